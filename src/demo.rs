@@ -1,0 +1,197 @@
+//! `stigfix demo`: the whole cycle against the built-in simulator, with no setup — plan, apply,
+//! plan again (clean), roll back — over real HTTPS on 127.0.0.1 with a CA made for the occasion.
+
+use std::time::Duration;
+
+use crate::cli::DemoArgs;
+use crate::commands;
+use crate::engine::Engine;
+use crate::error::{Error, ExitStatus, IoContext, Result};
+use crate::http::{self, TlsOptions};
+use crate::output::Output;
+use crate::playbook::{self, RuleFilter};
+use crate::render;
+use crate::secrets::Secret;
+use crate::sim::{SimOptions, SimUser, Simulator};
+use crate::site::SiteFile;
+use crate::snapshot::Snapshot;
+use crate::targets::{Target, ucp::UcpClient};
+
+const DEMO_USER: &str = "admin";
+const DEMO_PASSWORD: &str = "demo-password-not-a-secret";
+
+/// A cluster as many are found: defaults, usage reporting on, no audit log, long sessions,
+/// content trust off, and a backup passphrase in the config (which stigfix never shows).
+pub const NONCOMPLIANT_CONFIG: &str = r#"[auth]
+  backend = "ldap"
+  [auth.sessions]
+    lifetime_minutes = 60
+    renewal_threshold_minutes = 20
+    per_user_limit = 0
+
+[audit_log_configuration]
+  level = ""
+
+[backup_schedule_config]
+  enabled = true
+  passphrase = "correct-horse-battery-staple"
+  path = "/var/backups/mke"
+
+[cluster_config]
+  secure_overlay = true
+
+[log_configuration]
+  level = "ERROR"
+
+[scheduling_configuration]
+  enable_admin_ucp_scheduling = true
+
+[tracking_configuration]
+  disable_tracking = false
+  disable_usageinfo = false
+
+[trust_configuration]
+  require_content_trust = false
+"#;
+
+/// The demo's site file: organisation-defined values and one waiver.
+pub const DEMO_SITE: &str = r#"[variables]
+session_per_user_limit = 3
+require_signature_from = ["docker-datacenter/security"]
+
+[[waivers]]
+rule = "DKER-EE-002180"
+justification = "LDAP is the enterprise identity provider; SAML is not used."
+approver = "ISSM (demo)"
+ticket = "CHG-0001"
+expires = 2099-12-31
+"#;
+
+pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
+    let simulator = Simulator::start(SimOptions {
+        tls: true,
+        users: vec![SimUser {
+            name: DEMO_USER.into(),
+            password: DEMO_PASSWORD.into(),
+            admin: true,
+        }],
+        ucp_config: Some(NONCOMPLIANT_CONFIG.into()),
+        token_ttl: Duration::from_secs(3600),
+    })
+    .map_err(|error| Error::new(format!("cannot start the simulator on 127.0.0.1: {error}")))?;
+    let work = tempfile_dir()?;
+    let ca_path = work.join("simulator-ca.pem");
+    std::fs::write(&ca_path, simulator.ca_pem().unwrap_or_default())
+        .with_path("write", &ca_path)?;
+
+    if args.serve {
+        let site_path = work.join("stigfix.toml");
+        std::fs::write(&site_path, DEMO_SITE).with_path("write", &site_path)?;
+        output.data(&format!(
+            "Simulated UCP/MKE cluster listening on {url}\n\n\
+             export STIGFIX_UCP_URL={url}\n\
+             export STIGFIX_CA_CERT={ca}\n\
+             export STIGFIX_USERNAME={DEMO_USER}\n\
+             export STIGFIX_PASSWORD={DEMO_PASSWORD}\n\
+             export STIGFIX_CONFIG={site}\n\
+             export STIGFIX_SNAPSHOT_DIR={snapshots}\n\n\
+             Then: stigfix plan / stigfix apply / stigfix rollback --last. Ctrl-C stops the simulator.\n",
+            url = simulator.url(),
+            ca = ca_path.display(),
+            site = site_path.display(),
+            snapshots = work.join("snapshots").display(),
+        ));
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(ExitStatus::Success);
+    }
+
+    let step = |title: &str| output.status(&format!("\n{}", output.bold(&format!("==> {title}"))));
+    step(&format!(
+        "Started a simulated UCP/MKE cluster at {} (HTTPS, verified against a CA made for this demo)",
+        simulator.url()
+    ));
+    let site = SiteFile::parse(DEMO_SITE, &work.join("stigfix.toml"))?;
+    output.status("Site file: session limit 3, signers [docker-datacenter/security], SAML waived (LDAP is in use).");
+    let rules = playbook::resolve(
+        playbook::shipped()?,
+        Vec::new(),
+        &site,
+        &RuleFilter::default(),
+    )?;
+    let client = http::client(
+        &TlsOptions {
+            ca_cert: Some(ca_path.clone()),
+            insecure: false,
+        },
+        Duration::from_secs(30),
+    )?;
+    let engine = Engine {
+        targets: vec![Target::Ucp(UcpClient::new(
+            client,
+            &simulator.url(),
+            DEMO_USER,
+            Secret::new(DEMO_PASSWORD),
+        ))],
+        rules,
+        insecure: false,
+        snapshot_dir: work.join("snapshots"),
+        output: output.clone(),
+        now: crate::settings::now(),
+    };
+    let original = simulator.ucp().config_toml();
+
+    step(
+        "stigfix plan   (reads the live config, diffs it against the shipped STIG playbooks; writes nothing)",
+    );
+    let (plan, lives) = engine.plan().await?;
+    commands::print_plan(&plan, crate::cli::Format::Text, output);
+    output.status(&format!("Writes so far: {}", simulator.write_count()));
+
+    step(
+        "stigfix apply --yes   (snapshot first, one PUT of the whole document, then verify every value)",
+    );
+    commands::run_apply(&engine, &plan, Some(lives), true, false, output).await?;
+
+    step("stigfix plan --detailed-exitcode   (again: nothing left to change)");
+    let (after, _) = engine.plan().await?;
+    output.data(&format!("{}\n", render::summary_line(&after)));
+    let status = crate::engine::plan_status(&after, true);
+    output.status(&format!("exit code would be {}", status.code()));
+
+    step("stigfix apply --yes   (a second apply makes no write)");
+    let writes = simulator.write_count();
+    let (again, lives) = engine.plan().await?;
+    commands::run_apply(&engine, &again, Some(lives), true, false, output).await?;
+    output.status(&format!(
+        "Writes by the second apply: {}",
+        simulator.write_count() - writes
+    ));
+
+    step("stigfix rollback --last --yes   (restores the exact original config)");
+    let mut snapshot = Snapshot::latest(&engine.snapshot_dir)?;
+    engine.rollback(&mut snapshot, false, &|_| true).await?;
+    let restored = simulator.ucp().config_toml() == original;
+    output.status(&format!(
+        "Config after rollback is {} the original.",
+        if restored {
+            "identical to"
+        } else {
+            "NOT identical to"
+        }
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    if !restored || status != ExitStatus::Success {
+        return Err(Error::new("the demo did not end as expected (see above)"));
+    }
+    step(
+        "Done. Try it on your cluster: stigfix plan --ucp-url https://ucp.example.mil --username admin",
+    );
+    Ok(ExitStatus::Success)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let base = std::env::temp_dir();
+    let dir = base.join(format!("stigfix-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_path("create", &dir)?;
+    Ok(dir)
+}

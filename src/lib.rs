@@ -1,0 +1,66 @@
+//! stigfix: plan, apply and roll back DISA STIG settings on Docker Enterprise / Mirantis clusters.
+//!
+//! `main` calls [`run`]; everything else is a library so the integration tests and `stigfix demo`
+//! use the same code paths as the commands. Pure planning (`playbook`, `assess`, `plan`,
+//! `render`, `targets::toml_doc`) is separate from I/O (`targets`, `engine`, `snapshot`).
+
+pub mod assess;
+pub mod benchmark;
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod keypath;
+pub mod lock;
+pub mod output;
+pub mod plan;
+pub mod playbook;
+pub mod render;
+pub mod secrets;
+pub mod settings;
+pub mod sim;
+pub mod site;
+pub mod snapshot;
+pub mod targets;
+
+use clap::Parser;
+
+use crate::error::ExitStatus;
+
+/// Parse arguments, run the command, print any error, and return the exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => ExitStatus::Usage.code(),
+            };
+        }
+    };
+    let output = output::Output::new(cli.global.color, cli.global.quiet, cli.global.no_progress);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output.error(&format!("cannot start the async runtime: {error}"), None);
+            return ExitStatus::Failure.code();
+        }
+    };
+    let result = runtime.block_on(commands::dispatch(&cli.global, cli.command, output.clone()));
+    match result {
+        Ok(status) => status.code(),
+        Err(error) => {
+            output.error(error.message(), error.hint());
+            error.status().code()
+        }
+    }
+}

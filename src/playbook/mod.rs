@@ -1,0 +1,321 @@
+//! Playbooks: the declarative desired state, one file per STIG release.
+//!
+//! A playbook names a DISA benchmark and, for each rule it automates, the target and the desired
+//! values of settings on that target. Everything DISA published about the rule (title, severity,
+//! Vuln ID, Rule ID, CCIs, check and fix text) comes from the benchmark, never from the playbook.
+//! The format is documented in `playbooks/README.md`.
+
+mod parse;
+mod resolve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::benchmark::{Benchmark, RuleMeta};
+use crate::error::Location;
+use crate::keypath::KeyPath;
+
+pub use parse::{item_value as parse_item_value, load_paths, parse_playbook, plain_value, shipped};
+pub use resolve::{ResolvedRule, ResolvedSetting, RuleFilter, RuleSet, SettingValue, resolve};
+
+/// What a rule acts on.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// UCP / MKE `config-toml`.
+    Ucp,
+    /// DTR / MSR settings and repositories.
+    Dtr,
+    /// One Docker Engine node's files.
+    Host,
+}
+
+impl TargetKind {
+    pub fn parse(text: &str) -> Option<TargetKind> {
+        match text {
+            "ucp" => Some(TargetKind::Ucp),
+            "dtr" => Some(TargetKind::Dtr),
+            "host" => Some(TargetKind::Host),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Ucp => "ucp",
+            TargetKind::Dtr => "dtr",
+            TargetKind::Host => "host",
+        }
+    }
+}
+
+/// How a rule is carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Assessed, and fixed by `apply` when not compliant.
+    Enforce,
+    /// Assessed and reported; never changed (it needs site details such as an LDAP server).
+    Check,
+    /// Cannot be assessed by reading settings; reported with its note for a person to review.
+    Manual,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Check => "check",
+            Mode::Manual => "manual",
+        }
+    }
+}
+
+/// Whether every setting of a rule must hold, or one is enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Match {
+    All,
+    Any,
+}
+
+/// A value in a playbook: a literal, or `"${name}"`, a reference to a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueSpec {
+    Literal(toml::Value),
+    Variable(String),
+}
+
+/// One setting a rule checks, and (for enforced rules) the value it writes.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub path: KeyPath,
+    /// The desired value. Compliance is equality with it unless a constraint below is given.
+    pub value: Option<ValueSpec>,
+    /// The live value must be one of these.
+    pub one_of: Option<Vec<toml::Value>>,
+    /// The live value must be none of these (a missing key passes).
+    pub not_in: Option<Vec<toml::Value>>,
+    /// The live value must be an integer at least this.
+    pub min: Option<i64>,
+    /// The live value must be an integer at most this.
+    pub max: Option<i64>,
+    pub location: Location,
+}
+
+impl Setting {
+    /// True when this setting checks a constraint rather than plain equality.
+    pub fn has_constraint(&self) -> bool {
+        self.one_of.is_some() || self.not_in.is_some() || self.min.is_some() || self.max.is_some()
+    }
+
+    /// Whether `live` satisfies this setting, given its resolved desired value.
+    pub fn is_satisfied(&self, live: Option<&toml::Value>, desired: Option<&toml::Value>) -> bool {
+        if !self.has_constraint() {
+            return match (live, desired) {
+                (Some(live), Some(desired)) => values_equal(live, desired),
+                _ => false,
+            };
+        }
+        if let Some(allowed) = &self.one_of
+            && !live.is_some_and(|live| allowed.iter().any(|value| values_equal(live, value)))
+        {
+            return false;
+        }
+        if let Some(denied) = &self.not_in
+            && live.is_some_and(|live| denied.iter().any(|value| values_equal(live, value)))
+        {
+            return false;
+        }
+        if let Some(min) = self.min
+            && live
+                .and_then(toml::Value::as_integer)
+                .is_none_or(|live| live < min)
+        {
+            return false;
+        }
+        if let Some(max) = self.max
+            && live
+                .and_then(toml::Value::as_integer)
+                .is_none_or(|live| live > max)
+        {
+            return false;
+        }
+        true
+    }
+
+    /// A short description of what the setting requires, for reports.
+    pub fn describe_requirement(&self, desired: Option<&toml::Value>) -> String {
+        let mut parts = Vec::new();
+        if let Some(allowed) = &self.one_of {
+            parts.push(format!("one of {}", list(allowed)));
+        }
+        if let Some(denied) = &self.not_in {
+            parts.push(format!("not {}", list(denied)));
+        }
+        if let Some(min) = self.min {
+            parts.push(format!(">= {min}"));
+        }
+        if let Some(max) = self.max {
+            parts.push(format!("<= {max}"));
+        }
+        if parts.is_empty()
+            && let Some(desired) = desired
+        {
+            parts.push(format!("= {}", display_value(desired)));
+        }
+        format!("{} {}", self.path, parts.join(", "))
+    }
+}
+
+fn list(values: &[toml::Value]) -> String {
+    let items: Vec<String> = values.iter().map(display_value).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Equality of TOML values, with integers and floats of the same number equal.
+pub fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
+    match (a, b) {
+        (toml::Value::Integer(x), toml::Value::Float(y))
+        | (toml::Value::Float(y), toml::Value::Integer(x)) => (*x as f64) == *y,
+        (toml::Value::Array(x), toml::Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| values_equal(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+/// A value as TOML source text (`true`, `"request"`, `["a", "b"]`).
+pub fn display_value(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => {
+            let shown: String = if text.chars().count() > 60 {
+                let prefix: String = text.chars().take(57).collect();
+                format!("{prefix}...")
+            } else {
+                text.clone()
+            };
+            format!("{:?}", shown)
+        }
+        toml::Value::Array(items) => list(items),
+        other => other.to_string(),
+    }
+}
+
+/// An organisation-defined value.
+#[derive(Clone, Debug)]
+pub struct Variable {
+    pub name: String,
+    pub description: String,
+    pub kind: VariableKind,
+    pub default: Option<toml::Value>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub location: Location,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VariableKind {
+    Boolean,
+    Integer,
+    String,
+    StringArray,
+}
+
+impl VariableKind {
+    pub fn parse(text: &str) -> Option<VariableKind> {
+        match text {
+            "boolean" => Some(VariableKind::Boolean),
+            "integer" => Some(VariableKind::Integer),
+            "string" => Some(VariableKind::String),
+            "string-array" => Some(VariableKind::StringArray),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariableKind::Boolean => "boolean",
+            VariableKind::Integer => "integer",
+            VariableKind::String => "string",
+            VariableKind::StringArray => "string-array",
+        }
+    }
+
+    pub fn accepts(self, value: &toml::Value) -> bool {
+        match self {
+            VariableKind::Boolean => value.is_bool(),
+            VariableKind::Integer => value.is_integer(),
+            VariableKind::String => value.is_str(),
+            VariableKind::StringArray => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(toml::Value::is_str)),
+        }
+    }
+}
+
+impl Variable {
+    /// Check a value against the variable's type and bounds.
+    pub fn check(&self, value: &toml::Value) -> Result<(), String> {
+        if !self.kind.accepts(value) {
+            return Err(format!(
+                "variable `{}` must be of type {}, not {}",
+                self.name,
+                self.kind.as_str(),
+                display_value(value)
+            ));
+        }
+        if let Some(number) = value.as_integer() {
+            if let Some(min) = self.min
+                && number < min
+            {
+                return Err(format!(
+                    "variable `{}` must be at least {min}, not {number}",
+                    self.name
+                ));
+            }
+            if let Some(max) = self.max
+                && number > max
+            {
+                return Err(format!(
+                    "variable `{}` must be at most {max}, not {number}",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One automated rule of a playbook.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub target: TargetKind,
+    pub mode: Mode,
+    pub matching: Match,
+    pub settings: Vec<Setting>,
+    pub note: Option<String>,
+    pub location: Location,
+}
+
+/// A validated playbook.
+#[derive(Debug)]
+pub struct Playbook {
+    /// Where it came from: a path, or `(shipped) playbooks/NAME.toml`.
+    pub source: String,
+    pub path: Option<PathBuf>,
+    pub benchmark: Arc<Benchmark>,
+    pub description: String,
+    pub variables: Vec<Variable>,
+    pub rules: Vec<Rule>,
+}
+
+impl Playbook {
+    /// A short display name: `Docker_Enterprise_2-x_Linux-UNIX_STIG V2R2`.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.benchmark.id, self.benchmark.release)
+    }
+}

@@ -1,0 +1,392 @@
+//! Playbooks + site file → the rule set of one run: variables substituted, waivers attached,
+//! conflicts refused, filters applied.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Mode, Playbook, Rule, Setting, TargetKind, ValueSpec, Variable, display_value, values_equal,
+};
+use crate::benchmark::Severity;
+use crate::error::{Error, Result};
+use crate::keypath::KeyPath;
+use crate::site::{SiteFile, Waiver};
+
+/// The value a setting resolved to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingValue {
+    /// A concrete value to compare with (and, when enforced, to write).
+    Value(toml::Value),
+    /// The setting names a variable that has no default and the site file does not set.
+    Unset { variable: String },
+    /// A check with constraints only; there is nothing to write.
+    ConstraintOnly,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResolvedSetting {
+    pub setting: Setting,
+    pub value: SettingValue,
+}
+
+impl ResolvedSetting {
+    pub fn desired(&self) -> Option<&toml::Value> {
+        match &self.value {
+            SettingValue::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> &KeyPath {
+        &self.setting.path
+    }
+}
+
+/// A rule ready to be assessed.
+#[derive(Clone, Debug)]
+pub struct ResolvedRule {
+    pub rule: Rule,
+    /// `Benchmark_id Release` of the playbook it came from.
+    pub playbook: String,
+    pub settings: Vec<ResolvedSetting>,
+    pub waiver: Option<Waiver>,
+}
+
+impl ResolvedRule {
+    pub fn stig_id(&self) -> &str {
+        &self.rule.meta.stig_id
+    }
+
+    /// A waiver in force today (an expired one does not count).
+    pub fn active_waiver(&self, today: time::Date) -> Option<&Waiver> {
+        self.waiver
+            .as_ref()
+            .filter(|waiver| !waiver.is_expired(today))
+    }
+}
+
+/// The rules of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<ResolvedRule>,
+    /// `(name, source)` of every playbook used.
+    pub playbooks: Vec<(String, String)>,
+}
+
+impl RuleSet {
+    pub fn for_target(&self, kind: TargetKind) -> impl Iterator<Item = &ResolvedRule> {
+        self.rules
+            .iter()
+            .filter(move |rule| rule.rule.target == kind)
+    }
+}
+
+/// Which rules the run is narrowed to.
+#[derive(Clone, Debug, Default)]
+pub struct RuleFilter {
+    /// STIG IDs or Vuln IDs; empty = all.
+    pub rules: Vec<String>,
+    /// Only rules of at least this severity.
+    pub min_severity: Option<Severity>,
+}
+
+/// Combine shipped and user playbooks (a user playbook for the same benchmark replaces the
+/// shipped one), substitute variables, attach waivers, refuse conflicts, then filter.
+pub fn resolve(
+    shipped: Vec<Playbook>,
+    user: Vec<Playbook>,
+    site: &SiteFile,
+    filter: &RuleFilter,
+) -> Result<RuleSet> {
+    let mut problems = Vec::new();
+    let mut by_benchmark: BTreeMap<String, Playbook> = BTreeMap::new();
+    for playbook in shipped {
+        by_benchmark.insert(playbook.benchmark.id.clone(), playbook);
+    }
+    let mut user_sources: BTreeMap<String, String> = BTreeMap::new();
+    for playbook in user {
+        let id = playbook.benchmark.id.clone();
+        if let Some(previous) = user_sources.insert(id.clone(), playbook.source.clone()) {
+            problems.push(format!(
+                "{} and {} are both playbooks for {id}: keep one",
+                previous, playbook.source
+            ));
+        }
+        by_benchmark.insert(id, playbook);
+    }
+
+    let variables: Vec<&Variable> = by_benchmark
+        .values()
+        .flat_map(|playbook| playbook.variables.iter())
+        .collect();
+    for (name, (value, location)) in &site.variables {
+        let declared: Vec<&&Variable> = variables.iter().filter(|v| &v.name == name).collect();
+        if declared.is_empty() {
+            let mut names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            problems.push(format!(
+                "{location}: no playbook declares variable `{name}` (declared: {})",
+                names.join(", ")
+            ));
+        }
+        for variable in declared {
+            if let Err(message) = variable.check(value) {
+                problems.push(format!("{location}: {message}"));
+                break;
+            }
+        }
+    }
+
+    let mut set = RuleSet::default();
+    for playbook in by_benchmark.values() {
+        set.playbooks
+            .push((playbook.name(), playbook.source.clone()));
+        for rule in &playbook.rules {
+            let settings = rule
+                .settings
+                .iter()
+                .map(|setting| ResolvedSetting {
+                    value: resolve_value(setting, playbook, site),
+                    setting: setting.clone(),
+                })
+                .collect();
+            set.rules.push(ResolvedRule {
+                rule: rule.clone(),
+                playbook: playbook.name(),
+                settings,
+                waiver: None,
+            });
+        }
+    }
+
+    for waiver in &site.waivers {
+        match set
+            .rules
+            .iter_mut()
+            .find(|rule| rule.stig_id() == waiver.rule)
+        {
+            Some(rule) => rule.waiver = Some(waiver.clone()),
+            None => problems.push(format!(
+                "{}: the waiver names rule {}, which no playbook has",
+                waiver.location, waiver.rule
+            )),
+        }
+    }
+
+    problems.extend(conflicts(&set.rules));
+    if !problems.is_empty() {
+        return Err(Error::new(problems.join("\n")));
+    }
+
+    for wanted in &filter.rules {
+        if !set.rules.iter().any(|rule| matches_id(rule, wanted)) {
+            return Err(
+                Error::new(format!("--rule {wanted}: no playbook has that rule"))
+                    .with_hint("`stigfix playbook list` shows every rule"),
+            );
+        }
+    }
+    set.rules.retain(|rule| {
+        (filter.rules.is_empty() || filter.rules.iter().any(|wanted| matches_id(rule, wanted)))
+            && filter
+                .min_severity
+                .is_none_or(|min| rule.rule.meta.severity >= min)
+    });
+    Ok(set)
+}
+
+fn matches_id(rule: &ResolvedRule, wanted: &str) -> bool {
+    rule.rule.meta.stig_id.eq_ignore_ascii_case(wanted)
+        || rule.rule.meta.vuln_id.eq_ignore_ascii_case(wanted)
+}
+
+fn resolve_value(setting: &Setting, playbook: &Playbook, site: &SiteFile) -> SettingValue {
+    match &setting.value {
+        None => SettingValue::ConstraintOnly,
+        Some(ValueSpec::Literal(value)) => SettingValue::Value(value.clone()),
+        Some(ValueSpec::Variable(name)) => {
+            if let Some((value, _)) = site.variables.get(name) {
+                return SettingValue::Value(value.clone());
+            }
+            let default = playbook
+                .variables
+                .iter()
+                .find(|variable| &variable.name == name)
+                .and_then(|variable| variable.default.clone());
+            match default {
+                Some(value) => SettingValue::Value(value),
+                None => SettingValue::Unset {
+                    variable: name.clone(),
+                },
+            }
+        }
+    }
+}
+
+/// Two rules that want incompatible values for one setting are a load error naming both.
+fn conflicts(rules: &[ResolvedRule]) -> Vec<String> {
+    let mut by_path: BTreeMap<(TargetKind, String), Vec<(&ResolvedRule, &ResolvedSetting)>> =
+        BTreeMap::new();
+    for rule in rules {
+        for setting in &rule.settings {
+            by_path
+                .entry((rule.rule.target, setting.path().to_string()))
+                .or_default()
+                .push((rule, setting));
+        }
+    }
+    let mut problems = Vec::new();
+    for ((target, path), entries) in by_path {
+        for (index, (rule, setting)) in entries.iter().enumerate() {
+            if rule.rule.mode != Mode::Enforce {
+                continue;
+            }
+            let Some(written) = setting.desired() else {
+                continue;
+            };
+            for (other_index, (other_rule, other)) in entries.iter().enumerate() {
+                if other_index == index {
+                    continue;
+                }
+                let clash =
+                    if other_rule.rule.mode == Mode::Enforce && !other.setting.has_constraint() {
+                        // Report each pair of enforced rules once.
+                        other_index > index
+                            && other
+                                .desired()
+                                .is_some_and(|value| !values_equal(value, written))
+                    } else {
+                        !other.setting.is_satisfied(Some(written), other.desired())
+                    };
+                if clash {
+                    problems.push(format!(
+                        "{}: rule {} ({}) sets {} `{path}` to {}, but rule {} ({}, {}) requires {}",
+                        setting.setting.location,
+                        rule.stig_id(),
+                        rule.playbook,
+                        target.as_str(),
+                        display_value(written),
+                        other_rule.stig_id(),
+                        other_rule.playbook,
+                        other.setting.location,
+                        other.setting.describe_requirement(other.desired()),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::parse_playbook;
+
+    fn playbook(body: &str, name: &str) -> Playbook {
+        parse_playbook(
+            &format!(
+                "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n{body}"
+            ),
+            name,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn conflicting_rules_are_a_load_error_naming_both() {
+        let a = playbook(
+            "[[rules]]\nid = \"DKER-EE-002490\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.lifetime_minutes\", value = 10 }]\n[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.lifetime_minutes\", value = 15 }]\n",
+            "a.toml",
+        );
+        let error = resolve(
+            vec![],
+            vec![a],
+            &SiteFile::default(),
+            &RuleFilter::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.message().contains("rule DKER-EE-002490"),
+            "{}",
+            error.message()
+        );
+        assert!(
+            error.message().contains("rule DKER-EE-001000"),
+            "{}",
+            error.message()
+        );
+        assert!(
+            error.message().starts_with("a.toml:7:"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn variables_come_from_the_site_file_or_the_default() {
+        let body = "[variables.limit]\ntype = \"integer\"\ndefault = 5\nmin = 1\n[variables.signers]\ntype = \"string-array\"\n[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.per_user_limit\", value = \"${limit}\" }]\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = [{ path = \"trust_configuration.require_signature_from\", value = \"${signers}\" }]\n";
+        let set = resolve(
+            vec![],
+            vec![playbook(body, "p.toml")],
+            &SiteFile::default(),
+            &RuleFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            set.rules[0].settings[0].value,
+            SettingValue::Value(toml::Value::Integer(5))
+        );
+        assert_eq!(
+            set.rules[1].settings[0].value,
+            SettingValue::Unset {
+                variable: "signers".into()
+            }
+        );
+
+        let site = SiteFile::parse(
+            "[variables]\nlimit = 0\n",
+            std::path::Path::new("site.toml"),
+        )
+        .unwrap();
+        let error = resolve(
+            vec![],
+            vec![playbook(body, "p.toml")],
+            &site,
+            &RuleFilter::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "site.toml:2:1: variable `limit` must be at least 1, not 0"
+        );
+    }
+
+    #[test]
+    fn filters_narrow_the_rules() {
+        let set = resolve(
+            crate::playbook::shipped().unwrap(),
+            vec![],
+            &SiteFile::default(),
+            &RuleFilter {
+                rules: vec!["V-235847".into()],
+                min_severity: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(set.rules.len(), 1);
+        assert_eq!(set.rules[0].stig_id(), "DKER-EE-004370");
+        let error = resolve(
+            crate::playbook::shipped().unwrap(),
+            vec![],
+            &SiteFile::default(),
+            &RuleFilter {
+                rules: vec!["DKER-EE-999999".into()],
+                min_severity: None,
+            },
+        )
+        .unwrap_err();
+        assert!(error.message().contains("DKER-EE-999999"));
+    }
+}

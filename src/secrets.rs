@@ -1,0 +1,297 @@
+//! Credentials and redaction.
+//!
+//! Passwords come from, in order: the environment (`STIGFIX_UCP_PASSWORD`/`STIGFIX_DTR_PASSWORD`,
+//! then `STIGFIX_PASSWORD`), `--password-stdin`, the OS keyring entry written by `stigfix login`,
+//! or a prompt on a terminal. Never from the command line. A [`Secret`] never prints its value.
+
+use std::fmt;
+use std::io::{BufRead, IsTerminal};
+
+use crate::error::{Error, Result};
+
+/// A secret value; `Debug` and `Display` print `(redacted)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that builds a request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+pub const REDACTED: &str = "(redacted)";
+
+/// Whether a configuration key holds a secret (passwords, passphrases, client secrets, tokens,
+/// private keys). Matched on the key name, case-insensitively (api-facts §1.3, §3.3).
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "passphrase",
+        "secret",
+        "token",
+        "privatekey",
+        "private_key",
+        "tlskey",
+    ]
+    .iter()
+    .any(|marker| key.contains(marker))
+}
+
+/// Replace the values of secret keys in a TOML document (recursively) with `(redacted)`.
+pub fn redact_toml(table: &mut dyn toml_edit::TableLike) {
+    for (key, item) in table.iter_mut() {
+        let secret = is_secret_key(key.get());
+        match item {
+            toml_edit::Item::Value(value) => redact_value(value, secret),
+            toml_edit::Item::Table(inner) => redact_toml(inner),
+            toml_edit::Item::ArrayOfTables(array) => {
+                for inner in array.iter_mut() {
+                    redact_toml(inner);
+                }
+            }
+            toml_edit::Item::None => {}
+        }
+    }
+}
+
+fn redact_value(value: &mut toml_edit::Value, secret: bool) {
+    match value {
+        toml_edit::Value::InlineTable(inner) => redact_toml(inner),
+        toml_edit::Value::String(text) if secret && !text.value().is_empty() => {
+            let decor = text.decor().clone();
+            let mut replacement = toml_edit::Value::from(REDACTED);
+            *replacement.decor_mut() = decor;
+            *value = replacement;
+        }
+        _ => {}
+    }
+}
+
+/// Which service a credential is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Ucp,
+    Dtr,
+}
+
+impl Service {
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Service::Ucp => "STIGFIX_UCP_PASSWORD",
+            Service::Dtr => "STIGFIX_DTR_PASSWORD",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Service::Ucp => "UCP",
+            Service::Dtr => "DTR",
+        }
+    }
+}
+
+/// Where a password may come from, resolved once per run.
+#[derive(Clone, Debug, Default)]
+pub struct PasswordSources {
+    /// Read once from standard input (`--password-stdin`).
+    pub stdin: Option<Secret>,
+    pub allow_prompt: bool,
+    pub use_keyring: bool,
+}
+
+impl PasswordSources {
+    pub fn read_stdin() -> Result<Secret> {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|error| {
+                Error::new(format!(
+                    "cannot read the password from standard input: {error}"
+                ))
+            })?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            return Err(Error::usage(
+                "--password-stdin: standard input held no password",
+            ));
+        }
+        Ok(Secret(password))
+    }
+
+    /// Find the password of `username` at `url`.
+    pub fn password(&self, service: Service, url: &str, username: &str) -> Result<Secret> {
+        for variable in [service.env_var(), "STIGFIX_PASSWORD"] {
+            if let Ok(value) = std::env::var(variable)
+                && !value.is_empty()
+            {
+                return Ok(Secret(value));
+            }
+        }
+        if let Some(secret) = &self.stdin {
+            return Ok(secret.clone());
+        }
+        if self.use_keyring
+            && let Some(secret) = keyring_get(url, username)?
+        {
+            return Ok(secret);
+        }
+        if self.allow_prompt && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            let prompt = format!("{} password for {username} at {url}: ", service.label());
+            let password = rpassword::prompt_password(prompt)
+                .map_err(|error| Error::new(format!("cannot read the password: {error}")))?;
+            return Ok(Secret(password));
+        }
+        Err(
+            Error::new(format!("no password for {username} at {url}")).with_hint(format!(
+                "set {} (or STIGFIX_PASSWORD), pipe it to --password-stdin, or run `stigfix login`",
+                service.env_var()
+            )),
+        )
+    }
+}
+
+const KEYRING_SERVICE: &str = "stigfix";
+
+fn keyring_account(url: &str, username: &str) -> String {
+    format!("{username}@{}", url.trim_end_matches('/'))
+}
+
+/// The keyring entry for a user at a URL: the Secret Service where one answers, else the kernel
+/// keyring (keyutils), which every Linux has.
+fn keyring_entries(url: &str, username: &str) -> Vec<(&'static str, keyring::Entry)> {
+    let account = keyring_account(url, username);
+    let mut entries = Vec::new();
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+        && let Ok(credential) =
+            keyring::secret_service::SsCredential::new_with_target(None, KEYRING_SERVICE, &account)
+    {
+        entries.push((
+            "Secret Service",
+            keyring::Entry::new_with_credential(Box::new(credential)),
+        ));
+    }
+    if let Ok(credential) =
+        keyring::keyutils::KeyutilsCredential::new_with_target(None, KEYRING_SERVICE, &account)
+    {
+        entries.push((
+            "kernel keyring",
+            keyring::Entry::new_with_credential(Box::new(credential)),
+        ));
+    }
+    entries
+}
+
+fn keyring_get(url: &str, username: &str) -> Result<Option<Secret>> {
+    for (_, entry) in keyring_entries(url, username) {
+        match entry.get_password() {
+            Ok(password) => return Ok(Some(Secret(password))),
+            Err(keyring::Error::NoEntry) => continue,
+            Err(_) => continue,
+        }
+    }
+    Ok(None)
+}
+
+/// Store a password; returns the name of the store used.
+pub fn keyring_set(url: &str, username: &str, password: &Secret) -> Result<&'static str> {
+    let mut last_error = None;
+    for (store, entry) in keyring_entries(url, username) {
+        match entry.set_password(password.expose()) {
+            Ok(()) => return Ok(store),
+            Err(error) => last_error = Some(format!("{store}: {error}")),
+        }
+    }
+    Err(Error::new(format!(
+        "cannot store the password for {username} at {url} in the OS keyring{}",
+        last_error
+            .map(|error| format!(" ({error})"))
+            .unwrap_or_default()
+    ))
+    .with_hint("use STIGFIX_PASSWORD or --password-stdin instead"))
+}
+
+/// Remove a stored password; returns whether one was removed.
+pub fn keyring_delete(url: &str, username: &str) -> Result<bool> {
+    let mut removed = false;
+    for (_, entry) in keyring_entries(url, username) {
+        match entry.delete_credential() {
+            Ok(()) => removed = true,
+            Err(keyring::Error::NoEntry) => {}
+            Err(error) => {
+                return Err(Error::new(format!(
+                    "cannot remove the password for {username} at {url} from the OS keyring: {error}"
+                )));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret} {secret:?}"), "(redacted) (redacted)");
+    }
+
+    #[test]
+    fn secret_keys_are_recognised() {
+        for key in [
+            "passphrase",
+            "password",
+            "reader_password",
+            "clientSecret",
+            "webTLSKey",
+            "auth_token",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "per_user_limit",
+            "require_content_trust",
+            "level",
+            "ca_bundle",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn toml_documents_are_redacted_in_place() {
+        let mut document: toml_edit::DocumentMut =
+            "[backup_schedule_config]\n  passphrase = \"verysecret\" # keep\n  path = \"/tmp\"\n[a]\nb = { password = \"x\" }\n"
+                .parse()
+                .unwrap();
+        redact_toml(document.as_table_mut());
+        let text = document.to_string();
+        assert!(!text.contains("verysecret"));
+        assert!(!text.contains("\"x\""));
+        assert!(
+            text.contains("passphrase = \"(redacted)\" # keep"),
+            "{text}"
+        );
+        assert!(text.contains("path = \"/tmp\""));
+    }
+}

@@ -1,0 +1,384 @@
+//! An in-process UCP/MKE HTTP(S) simulator for tests and `stigfix demo`.
+//!
+//! [`Simulator::start`] binds `127.0.0.1:0`, then serves HTTP/1.1 (optionally over TLS with a
+//! CA generated at start) from a background thread that runs its own tokio runtime, so it can
+//! be used from synchronous and asynchronous code alike. Endpoints follow api-facts §2:
+//! `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`, `GET /_ping`; everything else is a
+//! 404 with the UCP error envelope (api-facts §2.7).
+//!
+//! Every request is journalled ([`Simulator::requests`]); faults are armed through
+//! [`UcpHandle`].
+
+mod config;
+mod tls;
+mod ucp;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+pub use ucp::UcpHandle;
+
+/// An account known to the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimUser {
+    pub name: String,
+    pub password: String,
+    /// Admins may read and write config-toml; other users get 403.
+    pub admin: bool,
+}
+
+/// How to start a [`Simulator`].
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Serve HTTPS with a CA generated at start (see [`Simulator::ca_pem`]); false = plain HTTP.
+    pub tls: bool,
+    /// Accounts accepted by `POST /auth/login`.
+    pub users: Vec<SimUser>,
+    /// Initial config-toml text, parsed like a PUT (unknown keys dropped); `None` = defaults.
+    /// [`Simulator::start`] fails with `InvalidInput` when it is rejected.
+    pub ucp_config: Option<String>,
+    /// Lifetime of a login token.
+    pub token_ttl: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            tls: false,
+            users: vec![SimUser {
+                name: "admin".to_owned(),
+                password: "simulator-password".to_owned(),
+                admin: true,
+            }],
+            ucp_config: None,
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One journalled request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    /// The status answered; 0 when the connection was closed without a response.
+    pub status: u16,
+}
+
+/// A running simulator. Dropping it (or [`Simulator::shutdown`]) stops the server thread and
+/// frees the port.
+pub struct Simulator {
+    url: String,
+    ca_pem: Option<String>,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared between the [`Simulator`] and its server thread.
+struct Shared {
+    journal: Mutex<Vec<RequestRecord>>,
+    latency: Mutex<Duration>,
+    ucp: UcpHandle,
+}
+
+impl Simulator {
+    /// Starts the simulator; returns once the socket is listening.
+    pub fn start(options: SimOptions) -> std::io::Result<Simulator> {
+        let ucp = UcpHandle::new(
+            options.users,
+            options.ucp_config.as_deref(),
+            options.token_ttl,
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid ucp_config: {e}"),
+            )
+        })?;
+        let tls = if options.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let shared = Arc::new(Shared {
+            journal: Mutex::new(Vec::new()),
+            latency: Mutex::new(Duration::ZERO),
+            ucp,
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server_config));
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("stigfix-sim-{port}"))
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, acceptor, thread_shared, stop_rx));
+                // Dropping the runtime here cancels every connection task and closes its socket.
+            })?;
+        Ok(Simulator {
+            url: format!("{scheme}://127.0.0.1:{port}"),
+            ca_pem,
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT` or `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// PEM of the generated CA when serving TLS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Handle on the simulated UCP/MKE state and fault switches.
+    pub fn ucp(&self) -> UcpHandle {
+        self.shared.ucp.clone()
+    }
+
+    /// The request journal, in order of response.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.journal).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.journal).clear();
+    }
+
+    /// Number of journalled PUT/POST/PATCH/DELETE requests other than `POST /auth/login`.
+    pub fn write_count(&self) -> usize {
+        lock(&self.shared.journal)
+            .iter()
+            .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+            .filter(|r| !(r.method == "POST" && r.path == "/auth/login"))
+            .count()
+    }
+
+    /// Delay added before every response (and before closing a dropped connection).
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.shared.latency) = latency;
+    }
+
+    /// Stops the server thread and frees the port (also done on drop).
+    pub fn shutdown(mut self) {
+        self.stop_server();
+    }
+
+    fn stop_server(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop_server();
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (the protected state stays consistent).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A request read in full, as handed to the route handlers.
+pub(crate) struct SimRequest {
+    pub(crate) method: Method,
+    /// Path without the query string.
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// What a handler decided.
+pub(crate) enum Outcome {
+    Reply(Box<Response<Full<Bytes>>>),
+    /// Close the connection without a response.
+    Drop,
+}
+
+pub(crate) fn text_reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &str,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+pub(crate) fn json_reply(status: StatusCode, body: &serde_json::Value) -> Outcome {
+    Outcome::Reply(Box::new(text_reply(
+        status,
+        "application/json",
+        &body.to_string(),
+    )))
+}
+
+/// The UCP error envelope (api-facts §2.7): `{"errors":[{"code":…,"message":…}]}`.
+pub(crate) fn error_reply(status: StatusCode, code: &str, message: &str) -> Outcome {
+    json_reply(
+        status,
+        &serde_json::json!({ "errors": [{ "code": code, "message": message }] }),
+    )
+}
+
+/// Routes a request to the product that owns its path.
+fn route(shared: &Shared, req: &SimRequest) -> Outcome {
+    // Dispatch point for more products: a DTR/MSR simulator (`src/sim/dtr.rs`) will claim
+    // `/api/v0/...` here, before the UCP routes, e.g.
+    // `if req.path.starts_with("/api/v0/") { return shared.dtr.handle(req); }`.
+    if let Some(outcome) = shared.ucp.handle(req) {
+        return outcome;
+    }
+    error_reply(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("no such endpoint: {} {}", req.method, req.path),
+    )
+}
+
+/// Returned to hyper to make it close the connection without a response.
+#[derive(Debug)]
+struct ConnectionDropped;
+
+impl fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("simulated dropped connection")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
+
+async fn serve(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method;
+    let path = parts.uri.path().to_owned();
+    let record = |status: u16| {
+        lock(&shared.journal).push(RequestRecord {
+            method: method.to_string(),
+            path: path.clone(),
+            status,
+        });
+    };
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            record(0);
+            return Err(ConnectionDropped);
+        }
+    };
+    let request = SimRequest {
+        method: method.clone(),
+        path: path.clone(),
+        headers: parts.headers,
+        body,
+    };
+    let outcome = route(&shared, &request);
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match outcome {
+        Outcome::Reply(response) => {
+            record(response.status().as_u16());
+            Ok(*response)
+        }
+        Outcome::Drop => {
+            record(0);
+            Err(ConnectionDropped)
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| serve(Arc::clone(&shared), req));
+            let builder = http1::Builder::new();
+            // Connection errors (including simulated drops and failed TLS handshakes) just
+            // end the connection.
+            match acceptor {
+                Some(acceptor) => {
+                    if let Ok(tls_stream) = acceptor.accept(stream).await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(tls_stream), service)
+                            .await;
+                    }
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+        });
+    }
+}

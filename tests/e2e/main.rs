@@ -1,1 +1,11 @@
+//! End-to-end tests: the real `stigfix` binary against the in-process UCP/MKE simulator over
+//! HTTPS (a CA made by the simulator) and plain HTTP on 127.0.0.1. Nothing else is contacted.
 
+mod support;
+
+mod apply;
+mod cli;
+mod failures;
+mod plan;
+mod rollback;
+mod secrets;

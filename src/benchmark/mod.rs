@@ -1,7 +1,7 @@
 //! DISA XCCDF benchmarks: the source of every rule's identifiers and texts.
 //!
 //! The two benchmarks stigfix ships playbooks for are embedded in the binary (unmodified copies in
-//! `stig/`, provenance in `stig/README.md`), so a playbook names only a STIG ID and its desired
+//! `stig/`, provenance in `stig/README.md`; `build.rs` parses them at build time), so a playbook names only a STIG ID and its desired
 //! state; title, severity, Vuln ID, Rule ID, CCIs, check and fix text come from here.
 
 use std::collections::BTreeMap;
@@ -10,19 +10,32 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, IoContext, Result};
 
-const XCCDF_NS: &str = "http://checklists.nist.gov/xccdf/1.1";
+mod xccdf;
 
-/// Embedded benchmarks: (file name, XML text).
-const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "U_Docker_Enterprise_2-x_Linux-Unix_STIG_V2R2_Manual-xccdf.xml",
-        include_str!("../stig/U_Docker_Enterprise_2-x_Linux-Unix_STIG_V2R2_Manual-xccdf.xml"),
-    ),
-    (
-        "U_Mirantis_Kubernetes_Engine_STIG_V2R1_Manual-xccdf.xml",
-        include_str!("../stig/U_Mirantis_Kubernetes_Engine_STIG_V2R1_Manual-xccdf.xml"),
-    ),
-];
+/// Rule metadata of the embedded benchmarks, parsed by `build.rs` from `stig/*.xml`.
+struct StaticRule {
+    stig_id: &'static str,
+    vuln_id: &'static str,
+    rule_id: &'static str,
+    severity: &'static str,
+    title: &'static str,
+    discussion: &'static str,
+    check_text: &'static str,
+    fix_text: &'static str,
+    ccis: &'static [&'static str],
+    srg: &'static str,
+}
+
+struct StaticBenchmark {
+    id: &'static str,
+    title: &'static str,
+    release: &'static str,
+    release_info: &'static str,
+    source: &'static str,
+    rules: &'static [StaticRule],
+}
+
+include!(concat!(env!("OUT_DIR"), "/embedded_benchmarks.rs"));
 
 /// CAT I/II/III as XCCDF severities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -112,95 +125,31 @@ impl Benchmark {
 
     /// Parse an XCCDF 1.1 document. `source` names where it came from, for errors.
     pub fn parse(xml: &str, source: &str) -> Result<Benchmark> {
-        let document = roxmltree::Document::parse(xml).map_err(|error| {
-            Error::new(format!("{source}: not a valid XCCDF document: {error}"))
-        })?;
-        let root = document.root_element();
-        if !root.has_tag_name((XCCDF_NS, "Benchmark")) {
-            return Err(Error::new(format!(
-                "{source}: not an XCCDF 1.1 benchmark (root element is <{}>)",
-                root.tag_name().name()
-            )));
-        }
-        let id = root.attribute("id").unwrap_or_default().to_string();
-        let title = child_text(root, "title").unwrap_or_default();
-        let version = child_text(root, "version").unwrap_or_default();
-        let release_info = root
-            .children()
-            .find(|node| {
-                node.has_tag_name((XCCDF_NS, "plain-text"))
-                    && node.attribute("id") == Some("release-info")
+        let parsed = xccdf::parse(xml, source).map_err(Error::new)?;
+        let rules = parsed
+            .rules
+            .into_iter()
+            .map(|rule| {
+                let meta = RuleMeta {
+                    severity: Severity::parse(&rule.severity).expect("checked by the parser"),
+                    stig_id: rule.stig_id,
+                    vuln_id: rule.vuln_id,
+                    rule_id: rule.rule_id,
+                    title: rule.title,
+                    discussion: rule.discussion,
+                    check_text: rule.check_text,
+                    fix_text: rule.fix_text,
+                    ccis: rule.ccis,
+                    srg: rule.srg,
+                };
+                (meta.stig_id.clone(), meta)
             })
-            .and_then(|node| node.text())
-            .unwrap_or_default()
-            .to_string();
-        let release_number = release_info
-            .strip_prefix("Release: ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or("?");
-        let release = format!("V{version}R{release_number}");
-
-        let mut rules = BTreeMap::new();
-        for group in root
-            .children()
-            .filter(|node| node.has_tag_name((XCCDF_NS, "Group")))
-        {
-            let Some(rule) = group
-                .children()
-                .find(|node| node.has_tag_name((XCCDF_NS, "Rule")))
-            else {
-                continue;
-            };
-            let stig_id = child_text(rule, "version").unwrap_or_default();
-            let severity = rule
-                .attribute("severity")
-                .and_then(Severity::parse)
-                .ok_or_else(|| {
-                    Error::new(format!("{source}: rule {stig_id} has no valid severity"))
-                })?;
-            let description = child_text(rule, "description").unwrap_or_default();
-            let check_text = rule
-                .descendants()
-                .find(|node| node.has_tag_name((XCCDF_NS, "check-content")))
-                .and_then(|node| node.text())
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            let ccis = rule
-                .children()
-                .filter(|node| {
-                    node.has_tag_name((XCCDF_NS, "ident"))
-                        && node.attribute("system") == Some("http://cyber.mil/cci")
-                })
-                .filter_map(|node| node.text().map(str::to_string))
-                .collect();
-            let meta = RuleMeta {
-                vuln_id: group.attribute("id").unwrap_or_default().to_string(),
-                rule_id: rule.attribute("id").unwrap_or_default().to_string(),
-                severity,
-                title: child_text(rule, "title").unwrap_or_default(),
-                discussion: vuln_discussion(&description),
-                check_text,
-                fix_text: child_text(rule, "fixtext")
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
-                ccis,
-                srg: child_text(group, "title").unwrap_or_default(),
-                stig_id: stig_id.clone(),
-            };
-            rules.insert(stig_id, meta);
-        }
-        if rules.is_empty() {
-            return Err(Error::new(format!(
-                "{source}: the benchmark holds no rules"
-            )));
-        }
+            .collect();
         Ok(Benchmark {
-            id,
-            title,
-            release,
-            release_info,
+            id: parsed.id,
+            title: parsed.title,
+            release: parsed.release,
+            release_info: parsed.release_info,
             source: source.to_string(),
             rules,
         })
@@ -213,15 +162,38 @@ impl Benchmark {
     }
 }
 
-/// The embedded benchmarks, parsed once.
+/// The embedded benchmarks (parsed at build time; converted once).
 pub fn embedded() -> &'static [Benchmark] {
-    static PARSED: OnceLock<Vec<Benchmark>> = OnceLock::new();
-    PARSED.get_or_init(|| {
+    static CONVERTED: OnceLock<Vec<Benchmark>> = OnceLock::new();
+    CONVERTED.get_or_init(|| {
         EMBEDDED
             .iter()
-            .map(|(name, xml)| {
-                Benchmark::parse(xml, &format!("(embedded) stig/{name}"))
-                    .expect("embedded XCCDF benchmarks are valid")
+            .map(|benchmark| Benchmark {
+                id: benchmark.id.to_string(),
+                title: benchmark.title.to_string(),
+                release: benchmark.release.to_string(),
+                release_info: benchmark.release_info.to_string(),
+                source: benchmark.source.to_string(),
+                rules: benchmark
+                    .rules
+                    .iter()
+                    .map(|rule| {
+                        let meta = RuleMeta {
+                            stig_id: rule.stig_id.to_string(),
+                            vuln_id: rule.vuln_id.to_string(),
+                            rule_id: rule.rule_id.to_string(),
+                            severity: Severity::parse(rule.severity)
+                                .expect("checked at build time"),
+                            title: rule.title.to_string(),
+                            discussion: rule.discussion.to_string(),
+                            check_text: rule.check_text.to_string(),
+                            fix_text: rule.fix_text.to_string(),
+                            ccis: rule.ccis.iter().map(|cci| cci.to_string()).collect(),
+                            srg: rule.srg.to_string(),
+                        };
+                        (meta.stig_id.clone(), meta)
+                    })
+                    .collect(),
             })
             .collect()
     })
@@ -230,24 +202,6 @@ pub fn embedded() -> &'static [Benchmark] {
 /// Find an embedded benchmark by its id.
 pub fn find_embedded(id: &str) -> Option<&'static Benchmark> {
     embedded().iter().find(|benchmark| benchmark.id == id)
-}
-
-fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
-    node.children()
-        .find(|child| child.has_tag_name((XCCDF_NS, name)))
-        .map(|child| child.text().unwrap_or_default().to_string())
-}
-
-/// The XCCDF description holds escaped pseudo-XML; the part users read is `<VulnDiscussion>`.
-fn vuln_discussion(description: &str) -> String {
-    const OPEN: &str = "<VulnDiscussion>";
-    const CLOSE: &str = "</VulnDiscussion>";
-    match (description.find(OPEN), description.find(CLOSE)) {
-        (Some(start), Some(end)) if start + OPEN.len() <= end => {
-            description[start + OPEN.len()..end].trim().to_string()
-        }
-        _ => description.trim().to_string(),
-    }
 }
 
 /// Levenshtein distance; inputs are short identifiers.

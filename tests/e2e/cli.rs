@@ -1,0 +1,183 @@
+//! Usage errors, help, `playbook`, `login`/`logout`.
+
+use crate::support::{PASSWORD, TestEnv};
+
+#[test]
+fn help_and_version_exit_0() {
+    let env = TestEnv::http();
+    let out = env.run(&["--help"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("plan"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("64"),
+        "exit codes are documented:\n{}",
+        out.stdout
+    );
+    env.run(&["plan", "--help"]).assert_code(0);
+    let out = env.run(&["--version"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")));
+    assert!(env.sim.requests().is_empty());
+}
+
+#[test]
+fn usage_errors_exit_64_never_2() {
+    let env = TestEnv::http();
+    for args in [
+        &["plan", "--no-such-flag"][..],
+        &["plan", "--detailed-exitcode", "--no-such-flag"][..],
+        &["plan", "--format", "yaml"][..],
+        &["rollback"][..],
+        &["rollback", "--yes"][..],
+        &["rollback", "SOME-ID", "--last"][..],
+        &["no-such-command"][..],
+        &[][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(
+            out.code, 64,
+            "{args:?} exited {}\n{}{}",
+            out.code, out.stdout, out.stderr
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}: no message");
+    }
+    let out = env.run(&["rollback"]);
+    assert!(out.stderr.contains("--last"), "{}", out.stderr);
+    assert!(env.sim.requests().is_empty());
+}
+
+#[test]
+fn bad_url_is_a_usage_error() {
+    let env = TestEnv::http();
+    let out = env.run(&["plan", "--ucp-url", "ftp://example.mil"]);
+    out.assert_code(64);
+    let out = env.run(&["plan", "--ucp-url", "https://admin:hunter2@example.mil"]);
+    out.assert_code(64);
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+}
+
+#[test]
+fn playbook_list_show_validate() {
+    let env = TestEnv::http();
+    let out = env.run(&["playbook", "list"]);
+    out.assert_code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("DKER-EE-004370"))
+        .unwrap_or_else(|| panic!("no DKER-EE-004370 in:\n{}", out.stdout));
+    assert!(line.contains("V-235847"), "{line}");
+    assert!(out.stdout.contains("CNTR-MK-001380"));
+
+    let out = env.run(&["playbook", "show", "DKER-EE-004370"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("V-235847"), "{}", out.stdout);
+    assert!(out.stdout.contains("Check text:"), "{}", out.stdout);
+    assert!(out.stdout.contains("Fix text:"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("trust_configuration.require_content_trust"),
+        "{}",
+        out.stdout
+    );
+    // By Vuln ID too.
+    let by_vuln = env.run(&["playbook", "show", "V-235847"]);
+    by_vuln.assert_code(0);
+    assert_eq!(by_vuln.stdout, out.stdout);
+
+    let out = env.run(&["playbook", "show", "DKER-EE-000000"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("DKER-EE-000000"));
+
+    let out = env.run(&["playbook", "validate"]);
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("valid:"), "{}", out.stdout);
+
+    std::fs::write(
+        env.path("bad.toml"),
+        "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nmode = \"sometimes\"\nsettings = [{ path = \"trust_configuration.require_content_trust\", value = true }]\n",
+    )
+    .unwrap();
+    let out = env.run(&["playbook", "validate", "bad.toml"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(error.starts_with("error: bad.toml:8:"), "{error}");
+    assert!(error.contains("sometimes"), "{error}");
+
+    std::fs::write(env.path("syntax.toml"), "[playbook\nbenchmark = 1\n").unwrap();
+    let out = env.run(&["playbook", "validate", "syntax.toml"]);
+    out.assert_code(1);
+    assert!(
+        out.error_line().starts_with("error: syntax.toml:1:"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.sim.requests().is_empty());
+}
+
+/// Removes the keyring entry even when the test fails half-way.
+struct Logout<'a>(&'a TestEnv);
+
+impl Drop for Logout<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["logout"]);
+    }
+}
+
+#[test]
+fn login_stores_the_password_in_the_keyring_and_logout_removes_it() {
+    let mut env = TestEnv::https();
+    env.remove_env("STIGFIX_PASSWORD");
+
+    // No password anywhere: plan fails asking for one.
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("no password"), "{}", out.stderr);
+    assert!(out.stderr.contains("stigfix login"), "{}", out.stderr);
+    assert!(env.sim.requests().is_empty());
+
+    let out = env.run_with_stdin(&["login", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let _guard = Logout(&env);
+    out.assert_code(0);
+    assert!(out.stderr.contains("keyring"), "{}", out.stderr);
+    assert!(!out.all().contains(PASSWORD));
+
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert!(!out.all().contains(PASSWORD));
+    assert_eq!(env.count("POST", "/auth/login"), 1);
+
+    let out = env.run(&["logout"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Removed"), "{}", out.stderr);
+
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("no password"), "{}", out.stderr);
+    assert_eq!(env.count("POST", "/auth/login"), 1);
+
+    // A second logout has nothing to remove, and says so.
+    let out = env.run(&["logout"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("No stored password"), "{}", out.stderr);
+}
+
+#[test]
+fn password_stdin_is_used_for_a_plan() {
+    let mut env = TestEnv::http();
+    env.remove_env("STIGFIX_PASSWORD");
+    let out = env.run_with_stdin(&["plan", "--password-stdin"], &format!("{PASSWORD}\n"));
+    out.assert_code(0);
+    assert!(!out.all().contains(PASSWORD));
+    let out = env.run_with_stdin(&["plan", "--password-stdin"], "");
+    out.assert_code(64);
+}
+
+#[test]
+fn login_without_a_tty_or_stdin_refuses() {
+    let mut env = TestEnv::http();
+    env.remove_env("STIGFIX_PASSWORD");
+    let out = env.run(&["login"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("--password-stdin"), "{}", out.stderr);
+}

@@ -1,0 +1,208 @@
+//! Snapshots and `stigfix rollback`, including the failures that end in exit 1 and exit 3.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::support::{CONFIG_PATH, PASSPHRASE, TestEnv, finish, json, wait_for};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn rollback_last_restores_the_original_exactly() {
+    let env = TestEnv::https();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let applied = env.config();
+    assert_ne!(applied, env.original);
+
+    // The snapshot: private, and its manifest holds no secret.
+    let dirs = env.snapshot_dirs();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let snapshot = &dirs[0];
+    let id = snapshot.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(mode(&env.snapshot_dir()), 0o700, "snapshot root");
+    assert_eq!(mode(snapshot), 0o700, "snapshot folder");
+    let files = env.snapshot_files();
+    assert!(files.len() >= 2, "{files:?}");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    let manifest_text = std::fs::read_to_string(snapshot.join("manifest.json")).unwrap();
+    assert!(!manifest_text.contains(PASSPHRASE), "{manifest_text}");
+    let manifest = json(&manifest_text);
+    assert_eq!(manifest["id"], id);
+    assert_eq!(manifest["command"], "apply");
+    assert_eq!(manifest["targets"][0]["endpoint"], env.url());
+    assert_eq!(manifest["targets"][0]["state"], "applied");
+    // The saved state is the exact original bytes.
+    let saved = snapshot.join(manifest["targets"][0]["file"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(saved).unwrap(), env.original);
+
+    let out = env.run(&["snapshots"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains(&id), "{}", out.stdout);
+    assert!(out.stdout.contains("apply"), "{}", out.stdout);
+    assert!(out.stdout.contains(&env.url()), "{}", out.stdout);
+
+    let writes = env.sim.write_count();
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(0);
+    assert_eq!(env.sim.write_count(), writes + 1);
+    assert_eq!(
+        env.config(),
+        env.original,
+        "rollback did not restore the original"
+    );
+    let manifest = json(&std::fs::read_to_string(snapshot.join("manifest.json")).unwrap());
+    assert_eq!(manifest["targets"][0]["state"], "rolled-back");
+
+    // The rollback made its own snapshot, which `snapshots` lists too.
+    assert_eq!(env.snapshot_dirs().len(), 2);
+    let out = env.run(&["snapshots", "--format", "json"]);
+    out.assert_code(0);
+    let list = json(&out.stdout);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(!out.stdout.contains(PASSPHRASE));
+    env.run(&["plan", "--detailed-exitcode"]).assert_code(2);
+}
+
+#[test]
+fn rollback_without_yes_and_no_tty_refuses() {
+    let env = TestEnv::http();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let applied = env.config();
+    let writes = env.sim.write_count();
+    let out = env.run(&["rollback", "--last"]);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("refusing to roll back"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.sim.write_count(), writes);
+    assert_eq!(env.config(), applied);
+}
+
+#[test]
+fn rollback_refuses_when_the_target_changed_since_the_apply() {
+    let env = TestEnv::http();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let later = env.config().replace("/var/backups/mke", "/srv/backups/mke");
+    env.sim.ucp().set_config_toml(&later).unwrap();
+    let expected = env.config();
+    let writes = env.sim.write_count();
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(error.contains("changed since snapshot"), "{error}");
+    assert!(error.contains(&env.url()), "{error}");
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(env.sim.write_count(), writes);
+    assert_eq!(env.config(), expected);
+
+    env.run(&["rollback", "--last", "--yes", "--force"])
+        .assert_code(0);
+    assert_eq!(env.config(), env.original);
+}
+
+#[test]
+fn rollback_whose_write_fails_changes_nothing_and_exits_1() {
+    let env = TestEnv::https();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let applied = env.config();
+    env.sim.ucp().fail_next_write(500);
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(error.contains("rollback failed"), "{error}");
+    assert!(error.contains(&env.url()), "{error}");
+    assert!(out.stderr.contains("500"), "{}", out.stderr);
+    assert_eq!(
+        env.config(),
+        applied,
+        "a failed rollback changed the cluster"
+    );
+    // The snapshot is still usable: the next rollback works.
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_eq!(env.config(), env.original);
+}
+
+/// Apply: the PUT lands, the read-back is malformed (verification fails), and the restore PUT
+/// answers 500: the cluster is left changed and the operator is told which snapshot to use.
+#[test]
+fn apply_whose_restore_fails_exits_3_and_names_the_snapshot() {
+    let env = TestEnv::http();
+    env.sim.set_latency(Duration::from_millis(300));
+    let mut child = env.spawn(&["apply", "--yes"]);
+    let ucp = env.sim.ucp();
+    let landed = wait_for(&mut child, || ucp.config_toml() != env.original);
+    assert!(landed, "the apply's PUT never changed the config");
+    // Still inside the PUT's latency: the verify GET and the restore PUT are yet to come.
+    ucp.malformed_next_read();
+    ucp.fail_next_write(500);
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(3);
+    let applied = env.config();
+    assert_ne!(applied, env.original);
+    let dirs = env.snapshot_dirs();
+    assert_eq!(dirs.len(), 1);
+    let id = dirs[0].file_name().unwrap().to_str().unwrap().to_string();
+    let error = out.error_line();
+    assert!(error.contains("apply failed on ucp"), "{error}");
+    assert!(error.contains(&env.url()), "{error}");
+    assert!(
+        out.stderr.contains("could NOT be restored"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("stigfix rollback {id} --force --yes")),
+        "{}",
+        out.stderr
+    );
+    let manifest = json(&std::fs::read_to_string(dirs[0].join("manifest.json")).unwrap());
+    assert_eq!(manifest["targets"][0]["state"], "restore-failed");
+    assert_eq!(env.count("PUT", CONFIG_PATH), 2);
+
+    // What the hint says works.
+    env.run(&["rollback", &id, "--force", "--yes"])
+        .assert_code(0);
+    assert_eq!(env.config(), env.original);
+}
+
+/// Rollback: the restore PUT lands, its read-back is malformed, and putting the pre-rollback
+/// state back answers 500: exit 3.
+#[test]
+fn rollback_whose_undo_fails_exits_3() {
+    let env = TestEnv::http();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let applied = env.config();
+    env.sim.set_latency(Duration::from_millis(300));
+    let mut child = env.spawn(&["rollback", "--last", "--yes"]);
+    let ucp = env.sim.ucp();
+    let landed = wait_for(&mut child, || ucp.config_toml() == env.original);
+    assert!(landed, "the rollback's PUT never restored the config");
+    ucp.malformed_next_read();
+    ucp.fail_next_write(500);
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(3);
+    let error = out.error_line();
+    assert!(error.contains("rollback failed on ucp"), "{error}");
+    assert!(
+        out.stderr.contains("could NOT be put back"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("an operator must look"),
+        "{}",
+        out.stderr
+    );
+    // The rollback's own write did land: the cluster is at the original, not at `applied`.
+    assert_eq!(env.config(), env.original);
+    assert_ne!(applied, env.original);
+}

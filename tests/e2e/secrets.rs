@@ -1,0 +1,78 @@
+//! The backup passphrase in the cluster's config never leaves it: not on stdout/stderr of any
+//! command, not in a saved plan, a report or a snapshot manifest.
+
+use crate::support::{PASSPHRASE, PASSWORD, TestEnv, assert_absent, json};
+
+#[test]
+fn the_passphrase_never_appears_in_any_output_or_file() {
+    let env = TestEnv::https();
+    assert!(
+        env.original.contains(PASSPHRASE),
+        "the fixture lost its secret"
+    );
+    let plan_file = env.path("plan.json");
+    let report = env.path("plan.md");
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("plan text", vec!["plan"]),
+        ("plan json", vec!["plan", "--format", "json"]),
+        ("plan markdown", vec!["plan", "--format", "markdown"]),
+        (
+            "plan --out --report",
+            vec![
+                "plan",
+                "--out",
+                plan_file.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+            ],
+        ),
+        ("apply refused", vec!["apply"]),
+        (
+            "apply saved plan",
+            vec!["apply", plan_file.to_str().unwrap(), "--yes"],
+        ),
+        ("plan after apply", vec!["plan", "--format", "json"]),
+        ("snapshots", vec!["snapshots"]),
+        ("snapshots json", vec!["snapshots", "--format", "json"]),
+        ("rollback refused", vec!["rollback", "--last"]),
+        ("rollback", vec!["rollback", "--last", "--yes"]),
+    ];
+    for (what, args) in &runs {
+        let out = env.run(args);
+        assert!(
+            out.code == 0 || out.code == 1,
+            "{what}: exit {}\n{}",
+            out.code,
+            out.stderr
+        );
+        assert_absent(&out.all(), PASSPHRASE, what);
+        assert_absent(&out.all(), PASSWORD, what);
+    }
+    let plan_text = std::fs::read_to_string(&plan_file).unwrap();
+    assert_absent(&plan_text, PASSPHRASE, "the saved plan");
+    let report_text = std::fs::read_to_string(&report).unwrap();
+    assert_absent(&report_text, PASSPHRASE, "the report");
+    // The diff shows the key, redacted.
+    let plan = json(&plan_text);
+    let diff = plan["targets"][0]["diff"].as_str().unwrap();
+    assert!(diff.contains("passphrase = \"(redacted)\""), "{diff}");
+    // The rollback round trip kept the secret in the cluster.
+    assert_eq!(env.config(), env.original);
+    for dir in env.snapshot_dirs() {
+        let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+        assert_absent(&manifest, PASSPHRASE, "a snapshot manifest");
+    }
+}
+
+#[test]
+fn failure_messages_do_not_show_the_passphrase() {
+    let env = TestEnv::http();
+    env.sim.ucp().ignore_next_write();
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(1);
+    assert_absent(&out.all(), PASSPHRASE, "a failed apply");
+    env.sim.ucp().malformed_next_read();
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert_absent(&out.all(), PASSPHRASE, "a malformed read");
+}

@@ -42,7 +42,7 @@ fn usage_errors_exit_64_never_2() {
         assert!(!out.stderr.is_empty(), "{args:?}: no message");
     }
     let out = env.run(&["rollback"]);
-    assert!(out.stderr.contains("--last"), "{}", out.stderr);
+    assert!(out.stderr.contains("<SNAPSHOT>"), "{}", out.stderr);
     assert!(env.sim.requests().is_empty());
 }
 
@@ -116,11 +116,13 @@ fn playbook_list_show_validate() {
 }
 
 /// Removes the keyring entry even when the test fails half-way.
-struct Logout<'a>(&'a TestEnv);
+struct Logout<'a>(&'a TestEnv, &'a str);
 
 impl Drop for Logout<'_> {
     fn drop(&mut self) {
-        let _ = self.0.run(&["logout"]);
+        let _ = self
+            .0
+            .run_command(self.0.command_in_keyring(self.1, &["logout"]), None);
     }
 }
 
@@ -128,38 +130,62 @@ impl Drop for Logout<'_> {
 fn login_stores_the_password_in_the_keyring_and_logout_removes_it() {
     let mut env = TestEnv::https();
     env.remove_env("STIGFIX_PASSWORD");
+    // One kernel session keyring for every run of this test (as in one login shell).
+    let keyring = format!("stigfix-e2e-{}", env.url().rsplit(':').next().unwrap());
+    let run = |args: &[&str], input: Option<&str>| {
+        env.run_command(env.command_in_keyring(&keyring, args), input)
+    };
 
     // No password anywhere: plan fails asking for one.
-    let out = env.run(&["plan"]);
+    let out = run(&["plan"], None);
     out.assert_code(1);
     assert!(out.error_line().contains("no password"), "{}", out.stderr);
     assert!(out.stderr.contains("stigfix login"), "{}", out.stderr);
     assert!(env.sim.requests().is_empty());
 
-    let out = env.run_with_stdin(&["login", "--password-stdin"], &format!("{PASSWORD}\n"));
-    let _guard = Logout(&env);
+    let out = run(
+        &["login", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let _guard = Logout(&env, &keyring);
     out.assert_code(0);
-    assert!(out.stderr.contains("keyring"), "{}", out.stderr);
+    assert!(out.stderr.contains("kernel keyring"), "{}", out.stderr);
     assert!(!out.all().contains(PASSWORD));
 
-    let out = env.run(&["plan", "--detailed-exitcode"]);
+    let out = run(&["plan", "--detailed-exitcode"], None);
     out.assert_code(2);
     assert!(!out.all().contains(PASSWORD));
     assert_eq!(env.count("POST", "/auth/login"), 1);
+    assert_eq!(env.count("GET", crate::support::CONFIG_PATH), 1);
 
-    let out = env.run(&["logout"]);
+    let out = run(&["logout"], None);
     out.assert_code(0);
     assert!(out.stderr.contains("Removed"), "{}", out.stderr);
 
-    let out = env.run(&["plan"]);
+    let out = run(&["plan"], None);
     out.assert_code(1);
     assert!(out.error_line().contains("no password"), "{}", out.stderr);
+    assert!(out.error_line().contains(&env.url()), "{}", out.stderr);
     assert_eq!(env.count("POST", "/auth/login"), 1);
 
     // A second logout has nothing to remove, and says so.
-    let out = env.run(&["logout"]);
+    let out = run(&["logout"], None);
     out.assert_code(0);
     assert!(out.stderr.contains("No stored password"), "{}", out.stderr);
+}
+
+/// `stigfix login` as it runs from cron, a systemd unit or a container: the process has no
+/// session keyring of its own (only the user-session keyring). The keyring crate's keyutils
+/// backend then fails (EACCES, reported as "No matching entry found in secure storage"), after
+/// having added the key (it is left in /proc/keys), so login says it stored nothing.
+#[test]
+#[ignore = "BUG: login fails without a session keyring (cron/systemd/containers): misleading 'No matching entry found' error, stray key left in the kernel keyring"]
+fn login_works_without_a_session_keyring() {
+    let mut env = TestEnv::http();
+    env.remove_env("STIGFIX_PASSWORD");
+    let out = env.run_with_stdin(&["login", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let _ = env.run(&["logout"]);
+    out.assert_code(0);
 }
 
 #[test]

@@ -139,7 +139,33 @@ fn bad_credentials_exit_1_without_showing_the_password() {
 }
 
 #[test]
-fn untrusted_certificate_exits_1_with_a_tls_message_and_a_hint() {
+fn untrusted_certificate_exits_1_and_changes_nothing() {
+    let env = TestEnv::start(EnvOptions {
+        trust_ca: false,
+        ..EnvOptions::default()
+    });
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(error.contains(&env.url()), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    // The handshake failed: no request reached the server.
+    assert!(env.sim.requests().is_empty(), "{:?}", env.sim.requests());
+
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(1);
+    assert!(env.sim.requests().is_empty(), "{:?}", env.sim.requests());
+    env.assert_unchanged();
+}
+
+/// design.md: a TLS failure ends in "a clear one-line error naming the target and what to do".
+/// Today the error is `UCP login: cannot connect to https://…/auth/login: invalid peer
+/// certificate: UnknownIssuer` with the hint "check the URL and that the server is reachable":
+/// `http::tls_problem` does not recognise the rustls error in reqwest's error chain, so the
+/// TLS wording and the `--ca-cert` hint are never used.
+#[test]
+#[ignore = "BUG: untrusted certificate reported as 'cannot connect' without TLS wording or the --ca-cert hint"]
+fn untrusted_certificate_error_says_tls_and_hints_ca_cert() {
     let env = TestEnv::start(EnvOptions {
         trust_ca: false,
         ..EnvOptions::default()
@@ -149,13 +175,12 @@ fn untrusted_certificate_exits_1_with_a_tls_message_and_a_hint() {
     let error = out.error_line();
     assert!(error.contains("TLS"), "{error}");
     assert!(error.contains(&env.url()), "{error}");
-    assert!(out.stderr.contains("--ca-cert"), "{}", out.stderr);
-    // The handshake failed: no request reached the server.
-    assert!(env.sim.requests().is_empty(), "{:?}", env.sim.requests());
-
-    let out = env.run(&["apply", "--yes"]);
-    out.assert_code(1);
-    env.assert_unchanged();
+    let hint = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("no hint:\n{}", out.stderr));
+    assert!(hint.contains("--ca-cert"), "{hint}");
 }
 
 #[test]
@@ -210,7 +235,7 @@ benchmark = "Docker_Enterprise_2-x_Linux-UNIX_STIG"
 release = "V2R2"
 
 [[rules]]
-id = "DKER-EE-999999"
+id = "DKER-EE-123456"
 target = "ucp"
 settings = [{ path = "trust_configuration.require_content_trust", value = true }]
 "#;
@@ -227,7 +252,8 @@ fn invalid_playbook_fails_before_any_request() {
         out.assert_code(1);
         let error = out.error_line();
         assert!(error.starts_with("error: bad.toml:6:6: "), "{error}");
-        assert!(error.contains("DKER-EE-999999"), "{error}");
+        assert!(!error.contains(&env.url()), "{error}");
+        assert!(error.contains("DKER-EE-123456"), "{error}");
         assert!(error.contains("unknown STIG ID"), "{error}");
     }
     assert!(env.sim.requests().is_empty(), "{:?}", env.sim.requests());

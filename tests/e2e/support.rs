@@ -180,8 +180,37 @@ impl TestEnv {
     /// The binary with the clean environment, working in the temp folder, stdin null.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_stigfix"));
+        command.args(args);
+        self.prepare(command)
+    }
+
+    /// The binary run inside the named kernel session keyring `keyring` (joined, or created
+    /// when no process holds it yet), so that `login` in one run and `plan` in the next share
+    /// the kernel keyring the way two commands of one login shell do. The test process itself
+    /// may have no session keyring (containers, CI), and `unsafe_code` is forbidden here, so a
+    /// small python3 helper makes the `keyctl(KEYCTL_JOIN_SESSION_KEYRING)` call and execs.
+    pub fn command_in_keyring(&self, keyring: &str, args: &[&str]) -> Command {
+        const JOIN_AND_EXEC: &[&str] = &[
+            "import ctypes, os, sys",
+            "libc = ctypes.CDLL(None, use_errno=True)",
+            "# keyctl(2) is syscall 250 on x86_64, 219 on aarch64; KEYCTL_JOIN_SESSION_KEYRING = 1",
+            "nr = {'x86_64': 250, 'aarch64': 219}[os.uname().machine]",
+            "if libc.syscall(nr, ctypes.c_long(1), ctypes.c_char_p(sys.argv[1].encode())) < 0:",
+            "    sys.exit('cannot join session keyring: errno %d' % ctypes.get_errno())",
+            "os.execv(sys.argv[2], sys.argv[2:])",
+        ];
+        let mut command = Command::new("python3");
         command
-            .args(args)
+            .arg("-c")
+            .arg(JOIN_AND_EXEC.join("\n"))
+            .arg(keyring)
+            .arg(env!("CARGO_BIN_EXE_stigfix"))
+            .args(args);
+        self.prepare(command)
+    }
+
+    fn prepare(&self, mut command: Command) -> Command {
+        command
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
@@ -198,13 +227,15 @@ impl TestEnv {
 
     /// Run the binary with `input` on standard input.
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut command = self.command(args);
-        command.stdin(Stdio::piped());
-        let mut child = command.spawn().expect("spawn stigfix");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("write stdin");
-        drop(stdin);
-        finish(child)
+        feed(self.command(args), input)
+    }
+
+    /// Run a prepared command (e.g. [`TestEnv::command_in_keyring`]) to completion.
+    pub fn run_command(&self, mut command: Command, input: Option<&str>) -> Output {
+        match input {
+            Some(input) => feed(command, input),
+            None => finish(command.spawn().expect("spawn stigfix")),
+        }
     }
 
     /// Start the binary without waiting for it.
@@ -248,6 +279,15 @@ impl TestEnv {
         dirs.sort();
         dirs
     }
+}
+
+fn feed(mut command: Command, input: &str) -> Output {
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().expect("spawn stigfix");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    finish(child)
 }
 
 pub fn count(journal: &[RequestRecord], method: &str, path: &str) -> usize {

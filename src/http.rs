@@ -195,6 +195,12 @@ fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
                 other => other.to_string(),
             });
         }
+        // The TLS error can arrive wrapped in a type of another crate's rustls build; fall back
+        // to its text.
+        let text = error.to_string();
+        if text.contains("invalid peer certificate") || text.contains("certificate verify") {
+            return Some(format!("the server's certificate is not trusted ({text})"));
+        }
         current = error.source();
     }
     None

@@ -16,7 +16,10 @@ pub struct Lock {
 
 /// Take the lock of `target` (a label such as `ucp https://…`), failing at once if held.
 pub fn acquire(dir: &Path, target: &str) -> Result<Lock> {
-    std::fs::create_dir_all(dir).with_path("create lock folder", dir)?;
+    // 0700 like the snapshot folder the locks live in (the first run creates both).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .with_path("create lock folder", dir)?;
     let name = fingerprint(target.as_bytes()).replace("sha256:", "");
     let path = dir.join(format!("{}.lock", &name[..16]));
     let mut file = OpenOptions::new()

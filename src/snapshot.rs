@@ -207,11 +207,15 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// A new snapshot id: `20261122T100000Z-1a2b3c`.
 pub fn new_id(now: time::OffsetDateTime) -> String {
-    let stamp = now
+    // Microseconds from the real clock keep ids of one second in order, even under a fixed
+    // STIGFIX_TEST_NOW.
+    let micros = time::OffsetDateTime::now_utc().microsecond();
+    let seconds = now
         .format(&time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
+            "[year][month][day]T[hour][minute][second]"
         ))
         .expect("timestamps format");
+    let stamp = format!("{seconds}.{micros:06}Z");
     let random: u32 = {
         use std::hash::{BuildHasher, Hasher};
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -290,6 +294,6 @@ mod tests {
         let a = new_id(time::macros::datetime!(2026-11-22 10:00:00 UTC));
         let b = new_id(time::macros::datetime!(2026-11-22 10:00:01 UTC));
         assert!(a < b);
-        assert!(a.starts_with("20261122T100000Z-"));
+        assert!(a.starts_with("20261122T100000."));
     }
 }

@@ -182,3 +182,38 @@ fn apply_saved_plan_refuses_when_the_cluster_changed() {
     assert_eq!(env.config(), expected);
     assert!(env.snapshot_dirs().is_empty());
 }
+
+/// A second run on the same target while one holds its lock refuses and changes nothing.
+#[test]
+fn apply_refuses_while_another_run_holds_the_target_lock() {
+    let env = TestEnv::http();
+    // A first apply creates the lock file; then the cluster drifts back.
+    env.run(&["apply", "--yes"]).assert_code(0);
+    env.sim.ucp().set_config_toml(NONCOMPLIANT_CONFIG).unwrap();
+    let drifted = env.config();
+    let locks: Vec<_> = std::fs::read_dir(env.snapshot_dir().join(".locks"))
+        .expect("lock folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    // Another run holds it now.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&locks[0])
+        .unwrap();
+    held.try_lock().expect("take the lock");
+    let writes = env.sim.write_count();
+
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(error.contains("another stigfix run"), "{error}");
+    assert!(error.contains(&env.url()), "{error}");
+    assert_eq!(env.sim.write_count(), writes);
+    assert_eq!(env.config(), drifted);
+
+    held.unlock().unwrap();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+}

@@ -1,6 +1,6 @@
 //! Usage errors, help, `playbook`, `login`/`logout`.
 
-use crate::support::{PASSWORD, TestEnv};
+use crate::support::{KeyringSession, PASSWORD, TestEnv};
 
 #[test]
 fn help_and_version_exit_0() {
@@ -116,7 +116,7 @@ fn playbook_list_show_validate() {
 }
 
 /// Removes the keyring entry even when the test fails half-way.
-struct Logout<'a>(&'a TestEnv, &'a str);
+struct Logout<'a>(&'a TestEnv, &'a KeyringSession);
 
 impl Drop for Logout<'_> {
     fn drop(&mut self) {
@@ -131,7 +131,10 @@ fn login_stores_the_password_in_the_keyring_and_logout_removes_it() {
     let mut env = TestEnv::https();
     env.remove_env("STIGFIX_PASSWORD");
     // One kernel session keyring for every run of this test (as in one login shell).
-    let keyring = format!("stigfix-e2e-{}", env.url().rsplit(':').next().unwrap());
+    let keyring = KeyringSession::new(&format!(
+        "stigfix-e2e-{}",
+        env.url().rsplit(':').next().unwrap()
+    ));
     let run = |args: &[&str], input: Option<&str>| {
         env.run_command(env.command_in_keyring(&keyring, args), input)
     };

@@ -164,7 +164,6 @@ fn untrusted_certificate_exits_1_and_changes_nothing() {
 /// `http::tls_problem` does not recognise the rustls error in reqwest's error chain, so the
 /// TLS wording and the `--ca-cert` hint are never used.
 #[test]
-#[ignore = "BUG: untrusted certificate reported as 'cannot connect' without TLS wording or the --ca-cert hint"]
 fn untrusted_certificate_error_says_tls_and_hints_ca_cert() {
     let env = TestEnv::start(EnvOptions {
         trust_ca: false,

@@ -72,7 +72,6 @@ fn rollback_last_restores_the_original_exactly() {
 /// not change an existing folder. (Each snapshot's own folder is 0700, so no content leaks;
 /// snapshot ids, times and the lock files naming the endpoints are world-readable.)
 #[test]
-#[ignore = "BUG: the snapshot root folder is created 0755 (by the lock folder) instead of 0700"]
 fn snapshot_root_folder_is_private() {
     let env = TestEnv::http();
     env.run(&["apply", "--yes"]).assert_code(0);
@@ -217,4 +216,33 @@ fn rollback_whose_undo_fails_exits_3() {
     // The rollback's own write did land: the cluster is at the original, not at `applied`.
     assert_eq!(env.config(), env.original);
     assert_ne!(applied, env.original);
+}
+
+/// `--last` picks the newest applied snapshot even when several are made within one second
+/// (scripts and drift correction do apply/rollback cycles back to back).
+#[test]
+fn rollback_last_picks_the_newest_snapshot_in_back_to_back_cycles() {
+    let env = TestEnv::http();
+    for cycle in 0..3 {
+        env.run(&["apply", "--yes"]).assert_code(0);
+        assert_ne!(env.config(), env.original, "cycle {cycle}");
+        let out = env.run(&["rollback", "--last", "--yes"]);
+        out.assert_code(0);
+        assert_eq!(env.config(), env.original, "cycle {cycle}");
+    }
+    // apply + rollback per cycle, each with its own snapshot.
+    assert_eq!(env.snapshot_dirs().len(), 6);
+    // Ids sort in creation order: apply, rollback, apply, rollback, …
+    let commands: Vec<String> = env
+        .snapshot_dirs()
+        .iter()
+        .map(|dir| {
+            let manifest = json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap());
+            manifest["command"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        ["apply", "rollback", "apply", "rollback", "apply", "rollback"]
+    );
 }

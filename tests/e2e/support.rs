@@ -184,26 +184,14 @@ impl TestEnv {
         self.prepare(command)
     }
 
-    /// The binary run inside the named kernel session keyring `keyring` (joined, or created
-    /// when no process holds it yet), so that `login` in one run and `plan` in the next share
-    /// the kernel keyring the way two commands of one login shell do. The test process itself
-    /// may have no session keyring (containers, CI), and `unsafe_code` is forbidden here, so a
-    /// small python3 helper makes the `keyctl(KEYCTL_JOIN_SESSION_KEYRING)` call and execs.
-    pub fn command_in_keyring(&self, keyring: &str, args: &[&str]) -> Command {
-        const JOIN_AND_EXEC: &[&str] = &[
-            "import ctypes, os, sys",
-            "libc = ctypes.CDLL(None, use_errno=True)",
-            "# keyctl(2) is syscall 250 on x86_64, 219 on aarch64; KEYCTL_JOIN_SESSION_KEYRING = 1",
-            "nr = {'x86_64': 250, 'aarch64': 219}[os.uname().machine]",
-            "if libc.syscall(nr, ctypes.c_long(1), ctypes.c_char_p(sys.argv[1].encode())) < 0:",
-            "    sys.exit('cannot join session keyring: errno %d' % ctypes.get_errno())",
-            "os.execv(sys.argv[2], sys.argv[2:])",
-        ];
+    /// The binary run inside `keyring`'s kernel session keyring, so that `login` in one run
+    /// and `plan` in the next share it the way two commands of one login shell do.
+    pub fn command_in_keyring(&self, keyring: &KeyringSession, args: &[&str]) -> Command {
         let mut command = Command::new("python3");
         command
             .arg("-c")
-            .arg(JOIN_AND_EXEC.join("\n"))
-            .arg(keyring)
+            .arg(join_keyring_script("os.execv(sys.argv[2], sys.argv[2:])"))
+            .arg(&keyring.name)
             .arg(env!("CARGO_BIN_EXE_stigfix"))
             .args(args);
         self.prepare(command)
@@ -288,6 +276,65 @@ fn feed(mut command: Command, input: &str) -> Output {
     stdin.write_all(input.as_bytes()).expect("write stdin");
     drop(stdin);
     finish(child)
+}
+
+/// Python that joins the session keyring named `sys.argv[1]` (creating it if nobody holds it),
+/// then runs `then`. The test process may have no session keyring of its own (containers, CI)
+/// and `unsafe_code` is forbidden here, so python3 makes the `keyctl(2)` call.
+fn join_keyring_script(then: &str) -> String {
+    [
+        "import ctypes, os, sys",
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        "# keyctl(2) is syscall 250 on x86_64, 219 on aarch64; KEYCTL_JOIN_SESSION_KEYRING = 1",
+        "nr = {'x86_64': 250, 'aarch64': 219}[os.uname().machine]",
+        "if libc.syscall(nr, ctypes.c_long(1), ctypes.c_char_p(sys.argv[1].encode())) < 0:",
+        "    sys.exit('cannot join session keyring: errno %d' % ctypes.get_errno())",
+        then,
+    ]
+    .join("\n")
+}
+
+/// A named kernel session keyring kept alive for a test by a helper process that holds it
+/// until the session is dropped (a session keyring is destroyed with its last member, and a
+/// key stored by `stigfix login` must outlive that process).
+pub struct KeyringSession {
+    pub name: String,
+    holder: Child,
+}
+
+impl KeyringSession {
+    pub fn new(name: &str) -> KeyringSession {
+        let mut holder = Command::new("python3")
+            .arg("-c")
+            .arg(join_keyring_script(
+                "print('joined', flush=True)\nsys.stdin.read()",
+            ))
+            .arg(name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is needed to give the keyring test a session keyring");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.as_mut().expect("stdout")),
+            &mut line,
+        )
+        .expect("read from the keyring helper");
+        assert_eq!(line.trim(), "joined", "the keyring helper failed");
+        KeyringSession {
+            name: name.to_string(),
+            holder,
+        }
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        // Closing its stdin ends the helper.
+        drop(self.holder.stdin.take());
+        let _ = self.holder.wait();
+    }
 }
 
 pub fn count(journal: &[RequestRecord], method: &str, path: &str) -> usize {

@@ -243,6 +243,8 @@ fn rollback_last_picks_the_newest_snapshot_in_back_to_back_cycles() {
         .collect();
     assert_eq!(
         commands,
-        ["apply", "rollback", "apply", "rollback", "apply", "rollback"]
+        [
+            "apply", "rollback", "apply", "rollback", "apply", "rollback"
+        ]
     );
 }

@@ -151,7 +151,7 @@ pub async fn rollback(settings: &Settings, args: &RollbackArgs) -> Result<ExitSt
         Some(reference) => Snapshot::load(&settings.snapshot_dir, reference)?,
         None => Snapshot::latest(&settings.snapshot_dir)?,
     };
-    let mut settings_for_snapshot = clone_settings(settings);
+    let mut settings_for_snapshot = settings.clone();
     // The snapshot says which targets it changed; use its endpoints unless flags name them.
     for target in &source.manifest.targets {
         if target.kind == crate::playbook::TargetKind::Ucp
@@ -192,23 +192,6 @@ pub async fn rollback(settings: &Settings, args: &RollbackArgs) -> Result<ExitSt
         ));
     }
     Ok(ExitStatus::Success)
-}
-
-fn clone_settings(settings: &Settings) -> Settings {
-    Settings {
-        site: settings.site.clone(),
-        ucp_url: settings.ucp_url.clone(),
-        dtr_url: settings.dtr_url.clone(),
-        host_root: settings.host_root.clone(),
-        username: settings.username.clone(),
-        tls: settings.tls.clone(),
-        playbooks: settings.playbooks.clone(),
-        snapshot_dir: settings.snapshot_dir.clone(),
-        filter: settings.filter.clone(),
-        timeout: settings.timeout,
-        passwords: settings.passwords.clone(),
-        output: settings.output.clone(),
-    }
 }
 
 pub fn snapshots(settings: &Settings, args: &SnapshotsArgs) -> Result<ExitStatus> {

@@ -249,9 +249,8 @@ impl Engine {
         ));
 
         // 3. One target at a time, verified.
-        let mut touched: Vec<usize> = Vec::new();
         for (index, ((target, _), edits)) in work.iter().zip(&edits).enumerate() {
-            touched.push(index);
+            let touched = index + 1;
             let spinner = self.output.spinner(&format!(
                 "applying {} change(s) to {}",
                 edits.len(),
@@ -287,14 +286,18 @@ impl Engine {
                     )))
                 }
             });
-            match verified {
-                Ok(after) => {
-                    snapshot.set_state(
-                        target.kind(),
-                        target.endpoint(),
-                        TargetState::Applied,
-                        Some(after.fingerprint().to_string()),
-                    )?;
+            // A manifest that cannot record the change is a failure too: restore rather than
+            // leave a change no snapshot describes.
+            let recorded = verified.and_then(|after| {
+                snapshot.set_state(
+                    target.kind(),
+                    target.endpoint(),
+                    TargetState::Applied,
+                    Some(after.fingerprint().to_string()),
+                )
+            });
+            match recorded {
+                Ok(()) => {
                     self.output.status(&format!(
                         "{} {}: {} change(s) applied and verified",
                         self.output.green("✓"),
@@ -305,7 +308,7 @@ impl Engine {
                 Err(error) => {
                     let failure = error.context(format!("apply failed on {}", target.label()));
                     return Err(self
-                        .recover(&mut snapshot, &work, &lives, &saved, &touched, failure)
+                        .recover(&mut snapshot, &work, &lives, &saved, touched, failure)
                         .await);
                 }
             }
@@ -325,60 +328,14 @@ impl Engine {
         work: &[(&Target, &TargetPlan)],
         lives: &[Live],
         saved: &[Saved],
-        touched: &[usize],
+        touched: usize,
         failure: Error,
     ) -> Error {
-        let mut lines = Vec::new();
-        let mut all_restored = true;
-        for &index in touched.iter().rev() {
-            let target = work[index].0;
-            self.output.status(&format!(
-                "Rolling back {} from snapshot {}",
-                target.label(),
-                snapshot.manifest.id
-            ));
-            // Unchanged (the write never landed)? Then there is nothing to put back.
-            let unchanged = matches!(target.read().await, Ok(now) if now.fingerprint() == lives[index].fingerprint());
-            let outcome = if unchanged {
-                Ok(None)
-            } else {
-                target.restore(&saved[index]).await.map(Some)
-            };
-            match outcome {
-                Ok(restored) => {
-                    let _ = snapshot.set_state(
-                        target.kind(),
-                        target.endpoint(),
-                        TargetState::RolledBack,
-                        None,
-                    );
-                    lines.push(if restored.is_some() {
-                        format!(
-                            "{} was restored from snapshot {} and verified",
-                            target.label(),
-                            snapshot.manifest.id
-                        )
-                    } else {
-                        format!("{} is unchanged (verified)", target.label())
-                    });
-                }
-                Err(error) => {
-                    all_restored = false;
-                    let _ = snapshot.set_state(
-                        target.kind(),
-                        target.endpoint(),
-                        TargetState::RestoreFailed,
-                        None,
-                    );
-                    lines.push(format!(
-                        "{} could NOT be restored ({}); its state is unknown",
-                        target.label(),
-                        error.message()
-                    ));
-                }
-            }
-        }
-        for (target, _) in work.iter().skip(touched.len()) {
+        let targets: Vec<&Target> = work.iter().map(|(target, _)| *target).collect();
+        let (mut lines, all_restored) = self
+            .put_back(snapshot, &targets, lives, saved, touched, "restored")
+            .await;
+        for (target, _) in work.iter().skip(touched) {
             lines.push(format!("{} was not touched", target.label()));
         }
         let message = format!("{}\n{}", failure.message(), lines.join("\n"));
@@ -396,6 +353,60 @@ impl Engine {
                 snapshot.dir.display()
             ))
         }
+    }
+
+    /// Undo the writes of a failed run: each of the first `count` targets that changed since it
+    /// was `read` is put back to `saved` (from `snapshot`) and verified; a target whose write
+    /// never landed is left alone. Each outcome is recorded in the snapshot's manifest. Returns
+    /// one line per target, and whether every one is back.
+    async fn put_back(
+        &self,
+        snapshot: &mut Snapshot,
+        targets: &[&Target],
+        read: &[Live],
+        saved: &[Saved],
+        count: usize,
+        verb: &str,
+    ) -> (Vec<String>, bool) {
+        let mut lines = Vec::new();
+        let mut all_restored = true;
+        for index in (0..count).rev() {
+            let target = targets[index];
+            self.output.status(&format!(
+                "Rolling back {} from snapshot {}",
+                target.label(),
+                snapshot.manifest.id
+            ));
+            let unchanged = matches!(target.read().await, Ok(now) if now.fingerprint() == read[index].fingerprint());
+            let outcome = if unchanged {
+                Ok(false)
+            } else {
+                target.restore(&saved[index]).await.map(|_| true)
+            };
+            let state = if outcome.is_ok() {
+                TargetState::RolledBack
+            } else {
+                TargetState::RestoreFailed
+            };
+            let _ = snapshot.set_state(target.kind(), target.endpoint(), state, None);
+            lines.push(match outcome {
+                Ok(true) => format!(
+                    "{} was {verb} from snapshot {} and verified",
+                    target.label(),
+                    snapshot.manifest.id
+                ),
+                Ok(false) => format!("{} is unchanged (verified)", target.label()),
+                Err(error) => {
+                    all_restored = false;
+                    format!(
+                        "{} could NOT be {verb} ({}); its state is unknown",
+                        target.label(),
+                        error.message()
+                    )
+                }
+            });
+        }
+        (lines, all_restored)
     }
 
     /// Roll targets back to a snapshot's saved state (through the same snapshot-first path).
@@ -450,13 +461,8 @@ impl Engine {
                 report.push_str("  no changes: already at the snapshot's values\n");
             }
             for edit in &edits {
-                let change = Change::from_edit(edit);
-                report.push_str(&format!(
-                    "  ~ {}: {} -> {}\n",
-                    change.path,
-                    change.before.map_or("(not set)".into(), |v| v.to_string()),
-                    change.after.map_or("(not set)".into(), |v| v.to_string())
-                ));
+                let line = crate::render::change_line(&Change::from_edit(edit));
+                report.push_str(&format!("  {line}\n"));
             }
             let diff = live.diff_to_saved(saved);
             for line in diff.lines() {
@@ -508,18 +514,23 @@ impl Engine {
         for (index, (target, saved)) in targets.iter().zip(&saved).enumerate() {
             match target.restore(saved).await {
                 Ok(after) => {
-                    source.set_state(
-                        target.kind(),
-                        target.endpoint(),
-                        TargetState::RolledBack,
-                        None,
-                    )?;
-                    undo.set_state(
-                        target.kind(),
-                        target.endpoint(),
-                        TargetState::Applied,
-                        Some(after.fingerprint().to_string()),
-                    )?;
+                    source
+                        .set_state(target.kind(), target.endpoint(), TargetState::RolledBack, None)
+                        .and_then(|()| {
+                            undo.set_state(
+                                target.kind(),
+                                target.endpoint(),
+                                TargetState::Applied,
+                                Some(after.fingerprint().to_string()),
+                            )
+                        })
+                        .map_err(|error| {
+                            error.context(format!(
+                                "{} was restored to snapshot {} and verified, but the snapshot manifests could not record it",
+                                target.label(),
+                                source.manifest.id
+                            ))
+                        })?;
                     self.output.status(&format!(
                         "{} {} restored to snapshot {} and verified",
                         self.output.green("✓"),
@@ -530,31 +541,9 @@ impl Engine {
                 Err(error) => {
                     let failure = error.context(format!("rollback failed on {}", target.label()));
                     // Put back what this rollback already changed, and this target.
-                    let mut lines = Vec::new();
-                    let mut all_restored = true;
-                    for back in (0..=index).rev() {
-                        let target = targets[back];
-                        let unchanged = matches!(target.read().await, Ok(now) if now.fingerprint() == lives[back].fingerprint());
-                        let outcome = if unchanged {
-                            Ok(())
-                        } else {
-                            target.restore(&current[back]).await.map(|_| ())
-                        };
-                        match outcome {
-                            Ok(()) => lines.push(format!(
-                                "{} is as it was before the rollback (verified)",
-                                target.label()
-                            )),
-                            Err(error) => {
-                                all_restored = false;
-                                lines.push(format!(
-                                    "{} could NOT be put back ({}); its state is unknown",
-                                    target.label(),
-                                    error.message()
-                                ));
-                            }
-                        }
-                    }
+                    let (lines, all_restored) = self
+                        .put_back(&mut undo, &targets, &lives, &current, index + 1, "put back")
+                        .await;
                     let message = format!("{}\n{}", failure.message(), lines.join("\n"));
                     return Err(if all_restored {
                         Error::new(format!("{message}\nNothing is changed."))

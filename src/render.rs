@@ -3,24 +3,18 @@
 
 use crate::assess::{RuleResult, Status};
 use crate::output::Output;
-use crate::plan::{Change, Plan};
+use crate::plan::{Change, Plan, json_to_toml};
+use crate::playbook::display_value;
 
 fn show(value: Option<&serde_json::Value>) -> String {
-    match value {
+    match value.and_then(json_to_toml) {
+        Some(value) => display_value(&value),
         None => "(not set)".into(),
-        Some(serde_json::Value::String(text)) => {
-            let shown: String = if text.chars().count() > 60 {
-                format!("{}...", text.chars().take(57).collect::<String>())
-            } else {
-                text.clone()
-            };
-            format!("{shown:?}")
-        }
-        Some(other) => other.to_string(),
     }
 }
 
-fn change_line(change: &Change) -> String {
+/// `~ path: before -> after`, as in plans and rollback previews.
+pub fn change_line(change: &Change) -> String {
     format!(
         "{} {}: {} -> {}",
         change.action.marker(),

@@ -202,10 +202,9 @@ fn keyring_entries(url: &str, username: &str) -> Vec<(&'static str, keyring::Ent
 
 fn keyring_get(url: &str, username: &str) -> Result<Option<Secret>> {
     for (_, entry) in keyring_entries(url, username) {
-        match entry.get_password() {
-            Ok(password) => return Ok(Some(Secret(password))),
-            Err(keyring::Error::NoEntry) => continue,
-            Err(_) => continue,
+        // A missing entry and an unreachable store both mean "not here": try the next store.
+        if let Ok(password) = entry.get_password() {
+            return Ok(Some(Secret(password)));
         }
     }
     Ok(None)

@@ -17,6 +17,7 @@ use crate::site::SiteFile;
 use crate::targets::{Target, ucp::UcpClient};
 
 /// Resolved settings.
+#[derive(Clone)]
 pub struct Settings {
     pub site: SiteFile,
     pub ucp_url: Option<String>,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -162,46 +162,51 @@ impl Benchmark {
     }
 }
 
-/// The embedded benchmarks (parsed at build time; converted once).
-pub fn embedded() -> &'static [Benchmark] {
-    static CONVERTED: OnceLock<Vec<Benchmark>> = OnceLock::new();
+/// The embedded benchmarks (parsed at build time; converted once, then shared).
+pub fn embedded() -> &'static [Arc<Benchmark>] {
+    static CONVERTED: OnceLock<Vec<Arc<Benchmark>>> = OnceLock::new();
     CONVERTED.get_or_init(|| {
         EMBEDDED
             .iter()
-            .map(|benchmark| Benchmark {
-                id: benchmark.id.to_string(),
-                title: benchmark.title.to_string(),
-                release: benchmark.release.to_string(),
-                release_info: benchmark.release_info.to_string(),
-                source: benchmark.source.to_string(),
-                rules: benchmark
-                    .rules
-                    .iter()
-                    .map(|rule| {
-                        let meta = RuleMeta {
-                            stig_id: rule.stig_id.to_string(),
-                            vuln_id: rule.vuln_id.to_string(),
-                            rule_id: rule.rule_id.to_string(),
-                            severity: Severity::parse(rule.severity)
-                                .expect("checked at build time"),
-                            title: rule.title.to_string(),
-                            discussion: rule.discussion.to_string(),
-                            check_text: rule.check_text.to_string(),
-                            fix_text: rule.fix_text.to_string(),
-                            ccis: rule.ccis.iter().map(|cci| cci.to_string()).collect(),
-                            srg: rule.srg.to_string(),
-                        };
-                        (meta.stig_id.clone(), meta)
-                    })
-                    .collect(),
+            .map(|benchmark| {
+                Arc::new(Benchmark {
+                    id: benchmark.id.to_string(),
+                    title: benchmark.title.to_string(),
+                    release: benchmark.release.to_string(),
+                    release_info: benchmark.release_info.to_string(),
+                    source: benchmark.source.to_string(),
+                    rules: benchmark
+                        .rules
+                        .iter()
+                        .map(|rule| {
+                            let meta = RuleMeta {
+                                stig_id: rule.stig_id.to_string(),
+                                vuln_id: rule.vuln_id.to_string(),
+                                rule_id: rule.rule_id.to_string(),
+                                severity: Severity::parse(rule.severity)
+                                    .expect("checked at build time"),
+                                title: rule.title.to_string(),
+                                discussion: rule.discussion.to_string(),
+                                check_text: rule.check_text.to_string(),
+                                fix_text: rule.fix_text.to_string(),
+                                ccis: rule.ccis.iter().map(|cci| cci.to_string()).collect(),
+                                srg: rule.srg.to_string(),
+                            };
+                            (meta.stig_id.clone(), meta)
+                        })
+                        .collect(),
+                })
             })
             .collect()
     })
 }
 
 /// Find an embedded benchmark by its id.
-pub fn find_embedded(id: &str) -> Option<&'static Benchmark> {
-    embedded().iter().find(|benchmark| benchmark.id == id)
+pub fn find_embedded(id: &str) -> Option<Arc<Benchmark>> {
+    embedded()
+        .iter()
+        .find(|benchmark| benchmark.id == id)
+        .cloned()
 }
 
 /// Levenshtein distance; inputs are short identifiers.

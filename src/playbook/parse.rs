@@ -247,7 +247,7 @@ impl Context<'_> {
             }
         } else {
             match benchmark::find_embedded(&id) {
-                Some(benchmark) => Arc::new(clone_benchmark(benchmark)),
+                Some(benchmark) => benchmark,
                 None => {
                     let known: Vec<&str> = benchmark::embedded()
                         .iter()
@@ -653,17 +653,6 @@ pub fn plain_value(value: &toml_edit::Value) -> toml::Value {
                 .map(|(key, value)| (key.to_string(), plain_value(value)))
                 .collect(),
         ),
-    }
-}
-
-fn clone_benchmark(benchmark: &Benchmark) -> Benchmark {
-    Benchmark {
-        id: benchmark.id.clone(),
-        title: benchmark.title.clone(),
-        release: benchmark.release.clone(),
-        release_info: benchmark.release_info.clone(),
-        source: benchmark.source.clone(),
-        rules: benchmark.rules.clone(),
     }
 }
 

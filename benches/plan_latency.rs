@@ -24,6 +24,7 @@ fn main() {
         }],
         ucp_config: Some(stigfix::demo::NONCOMPLIANT_CONFIG.into()),
         token_ttl: Duration::from_secs(3600),
+        dtr: Default::default(),
     })
     .expect("simulator starts");
     simulator.set_latency(LATENCY);

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::keypath::KeyPath;
-use crate::playbook::{Match, Mode, ResolvedRule, SettingValue, TargetKind, display_value};
+use crate::playbook::{
+    Match, Mode, ResolvedRule, SettingValue, TargetKind, display_value, format_mode, parse_mode,
+};
 
 /// The outcome for one rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -61,19 +63,15 @@ pub struct RuleResult {
     pub playbook: String,
 }
 
-/// One setting to change.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Edit {
-    pub path: KeyPath,
-    pub before: Option<toml::Value>,
-    pub after: toml::Value,
-    pub rules: Vec<String>,
-}
+pub use crate::targets::document::{Document, Edit};
 
-/// Assess rules against live values. `lookup` reads one live value.
+/// At most this many items of a wildcard setting are named in a rule's details.
+const NAMED_ITEMS: usize = 5;
+
+/// Assess rules against a target's live document.
 pub fn assess<'a>(
     rules: impl IntoIterator<Item = &'a ResolvedRule>,
-    lookup: &dyn Fn(&KeyPath) -> Option<toml::Value>,
+    doc: &dyn Document,
     today: time::Date,
 ) -> (Vec<RuleResult>, Vec<Edit>) {
     let mut results = Vec::new();
@@ -97,40 +95,85 @@ pub fn assess<'a>(
             results.push(result);
             continue;
         }
+        if rule.rule.mode == Mode::NotAssessed {
+            result.status = Status::NotAssessed;
+            results.push(result);
+            continue;
+        }
         let mut assessed = 0;
         let mut passed = 0;
+        // (setting, concrete path, live value) of every value that does not comply.
         let mut failing = Vec::new();
         for setting in &rule.settings {
-            let live = lookup(setting.path());
-            let shown = live
-                .as_ref()
-                .map_or_else(|| "(not set)".to_string(), display_value);
+            let pattern = setting.path();
+            let paths = doc.expand(pattern);
             if let SettingValue::Unset { variable } = &setting.value {
+                let shown = match paths.as_slice() {
+                    [path] => show_live(doc, path),
+                    _ => format!("{} item(s)", paths.len()),
+                };
                 result.details.push(format!(
-                    "{} is {shown}; not assessed: set variable `{variable}` in the site file",
-                    setting.path()
+                    "{pattern} is {shown}; not assessed: set variable `{variable}` in the site file"
                 ));
                 continue;
             }
             assessed += 1;
-            let ok = setting
-                .setting
-                .is_satisfied(live.as_ref(), setting.desired());
             let requirement = setting.setting.describe_requirement(setting.desired());
-            if ok {
+            let wanted = requirement.trim_start_matches(&format!("{pattern} "));
+            if paths.is_empty() {
                 passed += 1;
                 result.details.push(format!(
-                    "{} is {shown} (requires {requirement})",
-                    setting.path()
+                    "{pattern}: nothing to check ({})",
+                    doc.explain(pattern)
+                        .unwrap_or_else(|| "not present".to_string())
                 ));
-            } else {
-                result.details.push(format!(
-                    "{} is {shown}, requires {}",
-                    setting.path(),
-                    requirement.trim_start_matches(&format!("{} ", setting.path()))
-                ));
-                failing.push((setting, live));
+                continue;
             }
+            let mut bad = Vec::new();
+            for path in &paths {
+                let live = doc.lookup(path);
+                if !setting
+                    .setting
+                    .is_satisfied(live.as_ref(), setting.desired())
+                {
+                    bad.push((path.clone(), live));
+                }
+            }
+            if bad.is_empty() {
+                passed += 1;
+            }
+            if pattern.is_pattern() || paths.len() > 1 {
+                if bad.is_empty() {
+                    result.details.push(format!(
+                        "{pattern}: all {} comply (requires {wanted})",
+                        paths.len()
+                    ));
+                } else {
+                    let mut named: Vec<String> = bad
+                        .iter()
+                        .take(NAMED_ITEMS)
+                        .map(|(path, live)| format!("{path} is {}", show_value(doc, path, live)))
+                        .collect();
+                    if bad.len() > NAMED_ITEMS {
+                        named.push(format!("and {} more", bad.len() - NAMED_ITEMS));
+                    }
+                    result.details.push(format!(
+                        "{pattern}: {} of {} do not comply, requires {wanted}: {}",
+                        bad.len(),
+                        paths.len(),
+                        named.join("; ")
+                    ));
+                }
+            } else {
+                let path = &paths[0];
+                let shown = show_live(doc, path);
+                result.details.push(if bad.is_empty() {
+                    format!("{path} is {shown} (requires {wanted})")
+                } else {
+                    format!("{path} is {shown}, requires {wanted}")
+                });
+            }
+            failing.extend(bad.into_iter().map(|(path, live)| (setting, path, live)));
         }
         let compliant = match rule.rule.matching {
             Match::All => failing.is_empty(),
@@ -138,20 +181,41 @@ pub fn assess<'a>(
         };
         if !compliant {
             if rule.rule.mode == Mode::Enforce {
-                result.status = Status::Fix;
-                for (setting, live) in failing {
-                    let after = setting
-                        .desired()
-                        .cloned()
-                        .expect("enforced settings have a value");
-                    let edit = edits.entry(setting.path().clone()).or_insert_with(|| Edit {
-                        path: setting.path().clone(),
+                let mut fixable = 0;
+                for (setting, path, live) in failing {
+                    if let Err(reason) = doc.writable(&path) {
+                        result
+                            .details
+                            .push(format!("{path} cannot be fixed automatically: {reason}"));
+                        continue;
+                    }
+                    let Some(after) = setting.setting.fix_value(live.as_ref(), setting.desired())
+                    else {
+                        continue;
+                    };
+                    fixable += 1;
+                    let edit = edits.entry(path.clone()).or_insert_with(|| Edit {
+                        path,
                         before: live,
-                        after,
+                        after: after.clone(),
                         rules: Vec::new(),
                     });
+                    if edit.after != after {
+                        // Two rules want a stricter mode of one file: both masks apply.
+                        if let (Some(a), Some(b)) = (
+                            edit.after.as_str().and_then(parse_mode),
+                            after.as_str().and_then(parse_mode),
+                        ) {
+                            edit.after = toml::Value::String(format_mode(a & b));
+                        }
+                    }
                     edit.rules.push(rule.stig_id().to_string());
                 }
+                result.status = if fixable > 0 {
+                    Status::Fix
+                } else {
+                    Status::Open
+                };
             } else {
                 result.status = Status::Open;
             }
@@ -159,6 +223,20 @@ pub fn assess<'a>(
         results.push(result);
     }
     (results, edits.into_values().collect())
+}
+
+fn show_live(doc: &dyn Document, path: &KeyPath) -> String {
+    show_value(doc, path, &doc.lookup(path))
+}
+
+fn show_value(doc: &dyn Document, path: &KeyPath, live: &Option<toml::Value>) -> String {
+    match live {
+        Some(value) => display_value(value),
+        None => match doc.explain(path) {
+            Some(reason) => format!("(not set: {reason})"),
+            None => "(not set)".to_string(),
+        },
+    }
 }
 
 /// Results for rules whose target is not in this run.
@@ -218,16 +296,15 @@ mod tests {
         resolve(shipped().unwrap(), vec![], site, &RuleFilter::default())
             .unwrap()
             .rules
+            .into_iter()
+            .filter(|rule| rule.rule.target == TargetKind::Ucp)
+            .collect()
     }
 
     fn assess_text(text: &str, site: &SiteFile) -> (Vec<RuleResult>, Vec<Edit>) {
         let table: toml::Table = toml::from_str(text).unwrap();
         let rules = rules(site);
-        assess(
-            rules.iter(),
-            &|path| path.lookup(&table).cloned(),
-            time::macros::date!(2026 - 11 - 22),
-        )
+        assess(rules.iter(), &table, time::macros::date!(2026 - 11 - 22))
     }
 
     #[test]
@@ -294,5 +371,113 @@ mod tests {
                 .filter(|r| r.stig_id != "CNTR-MK-000170")
                 .all(|r| !r.status.is_finding())
         );
+    }
+
+    /// A document with items, a mode and a path that cannot be written.
+    struct Items(BTreeMap<String, toml::Value>);
+
+    impl Document for Items {
+        fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
+            self.0.get(&path.to_string()).cloned()
+        }
+
+        fn expand(&self, pattern: &KeyPath) -> Vec<KeyPath> {
+            if !pattern.is_pattern() {
+                return vec![pattern.clone()];
+            }
+            self.0
+                .keys()
+                .map(|key| KeyPath::parse(key).unwrap())
+                .filter(|path| pattern.matches(path))
+                .collect()
+        }
+
+        fn writable(&self, path: &KeyPath) -> Result<(), String> {
+            if path.segments()[0] == "locked" {
+                Err("it is locked".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn custom_rules(body: &str) -> Vec<ResolvedRule> {
+        let playbook = crate::playbook::parse_playbook(
+            &format!(
+                "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n{body}"
+            ),
+            "test.toml",
+            None,
+        )
+        .unwrap();
+        resolve(
+            vec![playbook],
+            vec![],
+            &SiteFile::default(),
+            &RuleFilter::default(),
+        )
+        .unwrap()
+        .rules
+    }
+
+    #[test]
+    fn wildcards_modes_and_unwritable_paths() {
+        let rules = custom_rules(
+            r#"
+[[rules]]
+id = "DKER-EE-003840"
+target = "dtr"
+settings = [{ path = "repos.*.scan", value = true }, { path = "locked.flag", value = false }]
+
+[[rules]]
+id = "DKER-EE-005320"
+target = "host"
+settings = [{ path = "files.sock.mode", mode_within = "0660" }]
+
+[[rules]]
+id = "DKER-EE-005340"
+target = "host"
+settings = [{ path = "files.absent.*.mode", mode_within = "644" }]
+"#,
+        );
+        let mut items = BTreeMap::new();
+        for index in 0..7 {
+            items.insert(
+                format!("repos.r{index}.scan"),
+                toml::Value::Boolean(index % 2 == 0),
+            );
+        }
+        items.insert("locked.flag".into(), toml::Value::Boolean(true));
+        items.insert("files.sock.mode".into(), toml::Value::String("4777".into()));
+        let (results, edits) = assess(&rules, &Items(items), time::macros::date!(2026 - 11 - 22));
+        let scan = edits
+            .iter()
+            .filter(|edit| edit.path.segments()[0] == "repos")
+            .count();
+        assert_eq!(scan, 3, "{edits:?}");
+        assert!(!edits.iter().any(|edit| edit.path.segments()[0] == "locked"));
+        let mode = edits
+            .iter()
+            .find(|edit| edit.path.leaf() == "mode")
+            .unwrap();
+        // Only stricter: setuid and the bits outside 0660 are cleared, nothing is added.
+        assert_eq!(mode.after, toml::Value::String("0660".into()));
+        let dtr = &results[0];
+        assert_eq!(dtr.status, Status::Fix);
+        assert!(
+            dtr.details
+                .iter()
+                .any(|d| d.contains("3 of 7 do not comply")),
+            "{:?}",
+            dtr.details
+        );
+        assert!(
+            dtr.details
+                .iter()
+                .any(|d| d.contains("cannot be fixed automatically: it is locked"))
+        );
+        let absent = &results[2];
+        assert_eq!(absent.status, Status::Pass);
+        assert!(absent.details[0].contains("nothing to check"));
     }
 }

@@ -28,10 +28,10 @@ pub struct GlobalArgs {
     /// UCP/MKE base URL, e.g. https://ucp.example.mil
     #[arg(long, global = true, env = "STIGFIX_UCP_URL", value_name = "URL")]
     pub ucp_url: Option<String>,
-    /// DTR/MSR base URL (not supported yet: reported as not assessed)
+    /// DTR/MSR base URL, e.g. https://dtr.example.mil
     #[arg(long, global = true, env = "STIGFIX_DTR_URL", value_name = "URL")]
     pub dtr_url: Option<String>,
-    /// Docker Engine node whose filesystem is rooted at DIR (not supported yet)
+    /// Docker Engine node whose filesystem is rooted at DIR (`/` for this node)
     #[arg(long, global = true, env = "STIGFIX_HOST_ROOT", value_name = "DIR")]
     pub host_root: Option<PathBuf>,
     /// Account for UCP and DTR
@@ -63,6 +63,19 @@ pub struct GlobalArgs {
     /// Only rules of at least this severity
     #[arg(long, global = true, value_enum)]
     pub severity: Option<SeverityArg>,
+    /// DTR/MSR offline vulnerability database (.tar) to upload when the online sync cannot work
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cve_db: Option<PathBuf>,
+    /// Whether apply restarts docker.service after host changes that need it
+    #[arg(long, global = true, value_enum, default_value_t = RestartArg::Never)]
+    pub restart: RestartArg,
+    /// Requests in flight at once per target (repository updates)
+    #[arg(long, global = true, default_value_t = 8, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Seconds to wait while the DTR vulnerability database updates (imagescan/status answers 403)
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
+    pub scan_wait: u64,
     /// Seconds before a request is abandoned
     #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS")]
     pub timeout: u64,
@@ -75,6 +88,14 @@ pub struct GlobalArgs {
     /// Colour on stderr/stdout
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RestartArg {
+    /// Never restart: the plan and the result say what must be restarted, and how
+    Never,
+    /// `systemctl daemon-reload` and `systemctl restart docker` when a change needs it (--host-root /)
+    IfNeeded,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -104,9 +125,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// List rollback snapshots
     Snapshots(SnapshotsArgs),
-    /// Store the password for --username at --ucp-url in the OS keyring
+    /// Store the password for --username at --ucp-url and --dtr-url in the OS keyring
     Login,
-    /// Remove the stored password for --username at --ucp-url
+    /// Remove the stored password for --username at --ucp-url and --dtr-url
     Logout,
     /// List, show or validate playbooks
     #[command(subcommand)]

@@ -235,18 +235,38 @@ pub fn snapshots(settings: &Settings, args: &SnapshotsArgs) -> Result<ExitStatus
     Ok(ExitStatus::Success)
 }
 
+/// The URLs `login`/`logout` act on: UCP and DTR, whichever are configured.
+fn credential_urls(settings: &Settings, command: &str) -> Result<Vec<(&'static str, String)>> {
+    let urls: Vec<(&'static str, String)> = [
+        ("UCP", settings.ucp_url.clone()),
+        ("DTR", settings.dtr_url.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| url.map(|url| (label, url)))
+    .collect();
+    if urls.is_empty() {
+        return Err(Error::usage(format!(
+            "{command} needs --ucp-url and/or --dtr-url (or STIGFIX_UCP_URL / STIGFIX_DTR_URL)"
+        )));
+    }
+    Ok(urls)
+}
+
 fn login(settings: &Settings) -> Result<ExitStatus> {
-    let url = settings
-        .ucp_url
-        .as_deref()
-        .ok_or_else(|| Error::usage("login needs --ucp-url (or STIGFIX_UCP_URL)"))?;
+    let urls = credential_urls(settings, "login")?;
     let username = settings.username()?;
     let password = match &settings.passwords.stdin {
         Some(password) => password.clone(),
-        None if settings::interactive() => secrets::Secret::new(
-            rpassword::prompt_password(format!("UCP password for {username} at {url}: "))
+        None if settings::interactive() => {
+            let names: Vec<String> = urls.iter().map(|(_, url)| url.clone()).collect();
+            secrets::Secret::new(
+                rpassword::prompt_password(format!(
+                    "Password for {username} at {}: ",
+                    names.join(" and ")
+                ))
                 .map_err(|error| Error::new(format!("cannot read the password: {error}")))?,
-        ),
+            )
+        }
         None => {
             return Err(
                 Error::new("no password to store: standard input is not a terminal").with_hint(
@@ -255,27 +275,27 @@ fn login(settings: &Settings) -> Result<ExitStatus> {
             );
         }
     };
-    let store = secrets::keyring_set(url, username, &password)?;
-    settings.output.status(&format!(
-        "Stored the password for {username} at {url} in the {store}."
-    ));
+    for (label, url) in &urls {
+        let store = secrets::keyring_set(url, username, &password)?;
+        settings.output.status(&format!(
+            "Stored the password for {username} at {url} ({label}) in the {store}."
+        ));
+    }
     Ok(ExitStatus::Success)
 }
 
 fn logout(settings: &Settings) -> Result<ExitStatus> {
-    let url = settings
-        .ucp_url
-        .as_deref()
-        .ok_or_else(|| Error::usage("logout needs --ucp-url (or STIGFIX_UCP_URL)"))?;
     let username = settings.username()?;
-    if secrets::keyring_delete(url, username)? {
-        settings.output.status(&format!(
-            "Removed the stored password for {username} at {url}."
-        ));
-    } else {
-        settings
-            .output
-            .status(&format!("No stored password for {username} at {url}."));
+    for (label, url) in credential_urls(settings, "logout")? {
+        if secrets::keyring_delete(&url, username)? {
+            settings.output.status(&format!(
+                "Removed the stored password for {username} at {url} ({label})."
+            ));
+        } else {
+            settings.output.status(&format!(
+                "No stored password for {username} at {url} ({label})."
+            ));
+        }
     }
     Ok(ExitStatus::Success)
 }
@@ -369,6 +389,9 @@ fn playbook_command(settings: &Settings, command: PlaybookCommand) -> Result<Exi
             }
             if rule.rule.mode == Mode::Manual && rule.settings.is_empty() {
                 text.push_str("  (manual review)\n");
+            }
+            if rule.rule.mode == Mode::NotAssessed {
+                text.push_str("  (not assessed by this version)\n");
             }
             if let Some(note) = &rule.rule.note {
                 text.push_str(&format!("\nNote: {note}\n"));

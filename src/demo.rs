@@ -12,13 +12,17 @@ use crate::output::Output;
 use crate::playbook::{self, RuleFilter};
 use crate::render;
 use crate::secrets::Secret;
-use crate::sim::{SimOptions, SimUser, Simulator};
+use crate::sim::{DtrOptions, SimOptions, SimUser, Simulator, generate_repositories};
 use crate::site::SiteFile;
 use crate::snapshot::Snapshot;
+use crate::targets::dtr::{self, DtrClient};
+use crate::targets::host::{HostTarget, RestartPolicy};
 use crate::targets::{Target, ucp::UcpClient};
 
 const DEMO_USER: &str = "admin";
 const DEMO_PASSWORD: &str = "demo-password-not-a-secret";
+/// Repositories of the simulated registry; every third does not scan on push.
+const DEMO_REPOSITORIES: usize = 300;
 
 /// A cluster as many are found: defaults, usage reporting on, no audit log, long sessions,
 /// content trust off, and a backup passphrase in the config (which stigfix never shows).
@@ -77,9 +81,24 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         }],
         ucp_config: Some(NONCOMPLIANT_CONFIG.into()),
         token_ttl: Duration::from_secs(3600),
+        dtr: DtrOptions {
+            repositories: generate_repositories(DEMO_REPOSITORIES, 3),
+            // A registry as many are found: create-on-push on, analytics on, scanning off.
+            settings: Some(serde_json::json!({
+                "createRepositoryOnPush": true,
+                "reportAnalytics": true,
+                "scanningEnabled": false,
+            })),
+            ..DtrOptions::default()
+        },
     })
     .map_err(|error| Error::new(format!("cannot start the simulator on 127.0.0.1: {error}")))?;
     let work = tempfile_dir()?;
+    // A Docker Engine node as many are found (Ubuntu layout): a TCP listener in a drop-in,
+    // insecure registries, FIPS off, loose modes.
+    let node = work.join("node1");
+    crate::sim::host::ubuntu_node(&node)
+        .map_err(|error| Error::io("build the demo node under", &node, &error))?;
     let ca_path = work.join("simulator-ca.pem");
     std::fs::write(&ca_path, simulator.ca_pem().unwrap_or_default())
         .with_path("write", &ca_path)?;
@@ -88,8 +107,10 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         let site_path = work.join("stigfix.toml");
         std::fs::write(&site_path, DEMO_SITE).with_path("write", &site_path)?;
         output.data(&format!(
-            "Simulated UCP/MKE cluster listening on {url}\n\n\
+            "Simulated UCP/MKE cluster and DTR/MSR registry listening on {url}; a Docker Engine node under {node}\n\n\
              export STIGFIX_UCP_URL={url}\n\
+             export STIGFIX_DTR_URL={url}\n\
+             export STIGFIX_HOST_ROOT={node}\n\
              export STIGFIX_CA_CERT={ca}\n\
              export STIGFIX_USERNAME={DEMO_USER}\n\
              export STIGFIX_PASSWORD={DEMO_PASSWORD}\n\
@@ -100,6 +121,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
             ca = ca_path.display(),
             site = site_path.display(),
             snapshots = work.join("snapshots").display(),
+            node = node.display(),
         ));
         let _ = tokio::signal::ctrl_c().await;
         return Ok(ExitStatus::Success);
@@ -107,8 +129,9 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
 
     let step = |title: &str| output.status(&format!("\n{}", output.bold(&format!("==> {title}"))));
     step(&format!(
-        "Started a simulated UCP/MKE cluster at {} (HTTPS, verified against a CA made for this demo)",
-        simulator.url()
+        "Started a simulated UCP/MKE cluster and DTR/MSR registry ({DEMO_REPOSITORIES} repositories) at {} (HTTPS, verified against a CA made for this demo), and built a Docker Engine node's files under {}",
+        simulator.url(),
+        node.display()
     ));
     let site = SiteFile::parse(DEMO_SITE, &work.join("stigfix.toml"))?;
     output.status("Site file: session limit 3, signers [docker-datacenter/security], SAML waived (LDAP is in use).");
@@ -126,12 +149,23 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         Duration::from_secs(30),
     )?;
     let engine = Engine {
-        targets: vec![Target::Ucp(UcpClient::new(
-            client,
-            &simulator.url(),
-            DEMO_USER,
-            Secret::new(DEMO_PASSWORD),
-        ))],
+        targets: vec![
+            Target::Ucp(UcpClient::new(
+                client.clone(),
+                &simulator.url(),
+                DEMO_USER,
+                Secret::new(DEMO_PASSWORD),
+            )),
+            Target::Dtr(DtrClient::new(
+                client,
+                &simulator.url(),
+                DEMO_USER,
+                Secret::new(DEMO_PASSWORD),
+                dtr::DtrOptions::default(),
+                output.clone(),
+            )),
+            Target::Host(HostTarget::new(&node, RestartPolicy::Never, None)?),
+        ],
         rules,
         insecure: false,
         snapshot_dir: work.join("snapshots"),
@@ -139,6 +173,9 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         now: crate::settings::now(),
     };
     let original = simulator.ucp().config_toml();
+    let original_registry = (simulator.dtr().settings(), simulator.dtr().repositories());
+    let original_node = crate::sim::host::tree(&node)
+        .map_err(|error| Error::io("read the demo node under", &node, &error))?;
 
     step(
         "stigfix plan   (reads the live config, diffs it against the shipped STIG playbooks; writes nothing)",
@@ -148,7 +185,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     output.status(&format!("Writes so far: {}", simulator.write_count()));
 
     step(
-        "stigfix apply --yes   (snapshot first, one PUT of the whole document, then verify every value)",
+        "stigfix apply --yes   (snapshot first; one PUT of the UCP document, one partial POST of the DTR settings, a PATCH per repository, atomic file writes on the node; then verify every value)",
     );
     commands::run_apply(&engine, &plan, Some(lives), true, false, output).await?;
 
@@ -167,24 +204,38 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         simulator.write_count() - writes
     ));
 
-    step("stigfix rollback --last --yes   (restores the exact original config)");
+    step(
+        "stigfix rollback --last --yes   (restores the exact original config, settings and repositories)",
+    );
     let mut snapshot = Snapshot::latest(&engine.snapshot_dir)?;
     engine.rollback(&mut snapshot, false, &|_| true).await?;
-    let restored = simulator.ucp().config_toml() == original;
-    output.status(&format!(
-        "Config after rollback is {} the original.",
-        if restored {
+    let same = |yes: bool| {
+        if yes {
             "identical to"
         } else {
             "NOT identical to"
         }
+    };
+    let config_restored = simulator.ucp().config_toml() == original;
+    let registry_restored =
+        (simulator.dtr().settings(), simulator.dtr().repositories()) == original_registry;
+    output.status(&format!(
+        "UCP config after rollback is {} the original; DTR settings and repositories are {} the originals.",
+        same(config_restored),
+        same(registry_restored)
     ));
+    let node_restored = crate::sim::host::tree(&node).ok() == Some(original_node);
+    output.status(&format!(
+        "The node's files (bytes, owners, modes) are {} the originals; the drop-in stigfix created is gone.",
+        same(node_restored)
+    ));
+    let restored = config_restored && registry_restored && node_restored;
     let _ = std::fs::remove_dir_all(&work);
     if !restored || status != ExitStatus::Success {
         return Err(Error::new("the demo did not end as expected (see above)"));
     }
     step(
-        "Done. Try it on your cluster: stigfix plan --ucp-url https://ucp.example.mil --username admin",
+        "Done. Try it on your cluster: stigfix plan --ucp-url https://ucp.example.mil --dtr-url https://dtr.example.mil --username admin, and on each node: stigfix plan --host-root /",
     );
     Ok(ExitStatus::Success)
 }

@@ -12,14 +12,14 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 
-use crate::assess::{self, Edit};
+use crate::assess;
 use crate::error::{Error, ExitStatus, Result};
 use crate::lock::{self, Lock};
 use crate::output::Output;
 use crate::plan::{Change, Plan, PlaybookRef, TargetPlan};
 use crate::playbook::{RuleSet, TargetKind};
 use crate::snapshot::{self, Manifest, ManifestTarget, Snapshot, TargetState};
-use crate::targets::{Live, Saved, Target};
+use crate::targets::{Edit, Live, Saved, Target};
 
 /// Everything a run needs, resolved from flags, environment and the site file.
 pub struct Engine {
@@ -73,11 +73,8 @@ impl Engine {
         let mut results = Vec::new();
         let mut targets = Vec::new();
         for (target, live) in self.targets.iter().zip(lives) {
-            let (rule_results, edits) = assess::assess(
-                self.rules.for_target(target.kind()),
-                &|path| live.lookup(path),
-                self.today(),
-            );
+            let (rule_results, edits) =
+                assess::assess(self.rules.for_target(target.kind()), live, self.today());
             results.extend(rule_results);
             let diff = if edits.is_empty() {
                 String::new()
@@ -90,6 +87,8 @@ impl Engine {
                 fingerprint: live.fingerprint().to_string(),
                 changes: edits.iter().map(Change::from_edit).collect(),
                 diff,
+                actions: live.actions(&edits),
+                notes: live.notes(),
             });
         }
         for kind in [TargetKind::Ucp, TargetKind::Dtr, TargetKind::Host] {
@@ -213,7 +212,11 @@ impl Engine {
             .collect::<Result<_>>()?;
 
         // 2. Snapshot before the first write.
-        let saved: Vec<Saved> = lives.iter().map(Live::saved).collect();
+        let saved: Vec<Saved> = lives
+            .iter()
+            .zip(&edits)
+            .map(|(live, edits)| live.saved(edits))
+            .collect::<Result<_>>()?;
         let manifest = Manifest {
             format_version: 1,
             id: snapshot::new_id(self.now),
@@ -269,7 +272,7 @@ impl Engine {
                             .iter()
                             .any(|edit| edit.rules.iter().any(|id| id == rule.stig_id()))
                     }),
-                    &|path| after.lookup(path),
+                    &after,
                     self.today(),
                 );
                 if remaining.is_empty() {
@@ -286,6 +289,20 @@ impl Engine {
                     )))
                 }
             });
+            // Work that follows the writes (a daemon restart) is part of the change: when it
+            // fails, the target is restored like after a failed write.
+            let verified = match verified {
+                Ok(after) => match target.post_apply(edits).await {
+                    Ok(lines) => {
+                        for line in lines {
+                            self.output.status(&format!("{}: {line}", target.label()));
+                        }
+                        Ok(after)
+                    }
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            };
             // A manifest that cannot record the change is a failure too: restore rather than
             // leave a change no snapshot describes.
             let recorded = verified.and_then(|after| {
@@ -383,6 +400,11 @@ impl Engine {
             } else {
                 target.restore(&saved[index]).await.map(|_| true)
             };
+            if matches!(outcome, Ok(true)) {
+                for line in target.restore_actions(&saved[index]) {
+                    self.output.status(&format!("{}: {line}", target.label()));
+                }
+            }
             let state = if outcome.is_ok() {
                 TargetState::RolledBack
             } else {
@@ -460,9 +482,9 @@ impl Engine {
             if edits.is_empty() {
                 report.push_str("  no changes: already at the snapshot's values\n");
             }
-            for edit in &edits {
-                let line = crate::render::change_line(&Change::from_edit(edit));
-                report.push_str(&format!("  {line}\n"));
+            let changes: Vec<Change> = edits.iter().map(Change::from_edit).collect();
+            for line in crate::render::lines(&changes) {
+                report.push_str(&format!("  {}\n", crate::render::line_text(&line)));
             }
             let diff = live.diff_to_saved(saved);
             for line in diff.lines() {
@@ -487,6 +509,12 @@ impl Engine {
         }
 
         // The rollback itself is a change: snapshot the current state first.
+        let current: Vec<Saved> = targets
+            .iter()
+            .zip(&lives)
+            .zip(&saved)
+            .map(|((target, live), saved)| target.capture(live, saved))
+            .collect::<Result<_>>()?;
         let manifest = Manifest {
             format_version: 1,
             id: snapshot::new_id(self.now),
@@ -498,18 +526,23 @@ impl Engine {
             targets: entries
                 .iter()
                 .zip(&lives)
-                .map(|(entry, live)| ManifestTarget {
+                .zip(&current)
+                .zip(&saved)
+                .map(|(((entry, live), current), saved)| ManifestTarget {
                     kind: entry.kind,
                     endpoint: entry.endpoint.clone(),
-                    file: live.saved().file,
+                    file: current.file.clone(),
                     fingerprint_before: live.fingerprint().to_string(),
                     fingerprint_after: None,
                     state: TargetState::Saved,
-                    changes: Vec::new(),
+                    changes: live
+                        .edits_to_saved(saved)
+                        .iter()
+                        .map(|edit| edit.path.to_string())
+                        .collect(),
                 })
                 .collect(),
         };
-        let current: Vec<Saved> = lives.iter().map(Live::saved).collect();
         let mut undo = Snapshot::create(&self.snapshot_dir, manifest, &current)?;
         for (index, (target, saved)) in targets.iter().zip(&saved).enumerate() {
             match target.restore(saved).await {
@@ -537,6 +570,9 @@ impl Engine {
                         target.label(),
                         source.manifest.id
                     ));
+                    for line in target.restore_actions(saved) {
+                        self.output.status(&format!("{}: {line}", target.label()));
+                    }
                 }
                 Err(error) => {
                     let failure = error.context(format!("rollback failed on {}", target.label()));

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// The wildcard segment.
+pub const WILDCARD: &str = "*";
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyPath(Vec<String>);
 
@@ -26,6 +29,10 @@ impl KeyPath {
                         None => return Err(format!("unterminated quoted key in `{text}`")),
                     }
                 }
+            } else if chars.peek() == Some(&'*') {
+                // A wildcard segment: every item of a collection (`repositories.*.scanOnPush`).
+                chars.next();
+                segment.push('*');
             } else {
                 while let Some(&next) = chars.peek() {
                     if next == '.' {
@@ -63,6 +70,21 @@ impl KeyPath {
         &self.0
     }
 
+    /// True when a segment is the wildcard `*`.
+    pub fn is_pattern(&self) -> bool {
+        self.0.iter().any(|segment| segment == WILDCARD)
+    }
+
+    /// Whether a concrete path is one of the paths this pattern stands for.
+    pub fn matches(&self, concrete: &KeyPath) -> bool {
+        self.0.len() == concrete.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&concrete.0)
+                .all(|(pattern, segment)| pattern == WILDCARD || pattern == segment)
+    }
+
     /// The last segment (the key itself).
     pub fn leaf(&self) -> &str {
         self.0.last().map(String::as_str).unwrap_or_default()
@@ -89,7 +111,7 @@ impl fmt::Display for KeyPath {
             if index > 0 {
                 f.write_str(".")?;
             }
-            if !segment.is_empty() && segment.chars().all(is_bare) {
+            if segment == WILDCARD || (!segment.is_empty() && segment.chars().all(is_bare)) {
                 f.write_str(segment)?;
             } else {
                 write!(
@@ -126,6 +148,17 @@ mod tests {
         assert_eq!(path.segments(), ["a", "b", "c.d", "e"]);
         assert_eq!(path.to_string(), r#"a.b."c.d".e"#);
         assert_eq!(path.leaf(), "e");
+    }
+
+    #[test]
+    fn wildcard_segments_match_concrete_paths() {
+        let pattern = KeyPath::parse("repositories.*.scanOnPush").unwrap();
+        assert!(pattern.is_pattern());
+        assert_eq!(pattern.to_string(), "repositories.*.scanOnPush");
+        let concrete = KeyPath::parse(r#"repositories."team/app".scanOnPush"#).unwrap();
+        assert!(!concrete.is_pattern());
+        assert!(pattern.matches(&concrete));
+        assert!(!pattern.matches(&KeyPath::parse("repositories.x.immutableTags").unwrap()));
     }
 
     #[test]

@@ -132,6 +132,21 @@ impl Output {
         bar
     }
 
+    /// A progress bar on stderr for `total` steps; hidden when progress is off.
+    pub fn bar(&self, total: u64, message: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed:.dim} (eta {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+
     /// Ask a yes/no question on the terminal. Only called when stdin and stderr are terminals.
     pub fn confirm(&self, question: &str) -> bool {
         let mut stderr = std::io::stderr().lock();

@@ -6,11 +6,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::assess::{Edit, RuleResult, Status};
+use crate::assess::{RuleResult, Status};
 use crate::error::{Error, Result};
 use crate::keypath::KeyPath;
 use crate::playbook::TargetKind;
 use crate::secrets::{REDACTED, is_secret_key};
+use crate::targets::Edit;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -44,9 +45,15 @@ pub struct TargetPlan {
     /// `sha256:…` of the live state read at plan time.
     pub fingerprint: String,
     pub changes: Vec<Change>,
-    /// Unified diff of live against planned (secrets redacted).
+    /// Unified diff of live against planned (secrets redacted), or the requests to send.
     #[serde(default)]
     pub diff: String,
+    /// Work the changes bring with them, e.g. `restart docker.service`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// Observations about the target that are not a rule's finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

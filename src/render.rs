@@ -24,6 +24,92 @@ pub fn change_line(change: &Change) -> String {
     )
 }
 
+/// More changes than this that differ only in one item (a repository, a certificate) are
+/// shown as one line with a count; the JSON plan always lists every one.
+const GROUP_ABOVE: usize = 5;
+
+/// Plan lines: each change, or one line for a run of like changes to many items.
+pub struct Line<'a> {
+    pub change: &'a Change,
+    /// `repositories.*.scanOnPush` when the line stands for several items.
+    pub pattern: Option<String>,
+    /// The items the line stands for (every one, when grouped).
+    pub items: Vec<String>,
+}
+
+pub fn lines(changes: &[Change]) -> Vec<Line<'_>> {
+    use std::collections::HashMap;
+    // Like changes: same path but for the second segment, same before, after and rules.
+    let pattern_of = |change: &Change| -> Option<String> {
+        let segments = change.path.segments();
+        (segments.len() >= 3).then(|| {
+            let mut pattern = segments.to_vec();
+            pattern[1] = crate::keypath::WILDCARD.to_string();
+            crate::keypath::KeyPath::from_segments(pattern).to_string()
+        })
+    };
+    let keys: Vec<Option<String>> = changes
+        .iter()
+        .map(|change| {
+            pattern_of(change).map(|pattern| {
+                format!(
+                    "{pattern}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+                    change.before, change.after, change.rules
+                )
+            })
+        })
+        .collect();
+    let mut members: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, key) in keys.iter().enumerate() {
+        if let Some(key) = key {
+            members.entry(key).or_default().push(index);
+        }
+    }
+    let mut out = Vec::new();
+    for (index, change) in changes.iter().enumerate() {
+        let group = keys[index]
+            .as_deref()
+            .and_then(|key| members.get(key))
+            .filter(|group| group.len() > GROUP_ABOVE);
+        match group {
+            Some(group) if group[0] != index => {}
+            Some(group) => out.push(Line {
+                change,
+                pattern: pattern_of(change),
+                items: group
+                    .iter()
+                    .map(|&member| changes[member].path.segments()[1].clone())
+                    .collect(),
+            }),
+            None => out.push(Line {
+                change,
+                pattern: None,
+                items: Vec::new(),
+            }),
+        }
+    }
+    out
+}
+
+/// The text of a plan line.
+pub fn line_text(line: &Line) -> String {
+    match &line.pattern {
+        None => change_line(line.change),
+        Some(pattern) => {
+            let named: Vec<&str> = line.items.iter().take(3).map(String::as_str).collect();
+            format!(
+                "{} {pattern}: {} -> {}  ({} items: {}, … and {} more)",
+                line.change.action.marker(),
+                show(line.change.before.as_ref()),
+                show(line.change.after.as_ref()),
+                line.items.len(),
+                named.join(", "),
+                line.items.len() - named.len()
+            )
+        }
+    }
+}
+
 /// The plan for a terminal.
 pub fn text(plan: &Plan, output: &Output) -> String {
     let mut out = String::new();
@@ -40,17 +126,21 @@ pub fn text(plan: &Plan, output: &Output) -> String {
         if target.changes.is_empty() {
             out.push_str("  no changes\n");
         }
-        for change in &target.changes {
-            let line = change_line(change);
+        for line in lines(&target.changes) {
+            let change = line.change;
+            let text = line_text(&line);
             let colored = match change.action {
-                crate::plan::Action::Add => output.green(&line),
-                crate::plan::Action::Update => output.yellow(&line),
-                crate::plan::Action::Remove => output.red(&line),
+                crate::plan::Action::Add => output.green(&text),
+                crate::plan::Action::Update => output.yellow(&text),
+                crate::plan::Action::Remove => output.red(&text),
             };
             out.push_str(&format!(
                 "  {colored}  {}\n",
                 output.dim(&change.rules.join(", "))
             ));
+        }
+        for action in &target.actions {
+            out.push_str(&format!("  {} {action}\n", output.bold("!")));
         }
         if !target.diff.is_empty() {
             out.push('\n');
@@ -68,6 +158,9 @@ pub fn text(plan: &Plan, output: &Output) -> String {
                 };
                 out.push_str(&format!("  {painted}\n"));
             }
+        }
+        for note in &target.notes {
+            out.push_str(&format!("  {} {}\n", output.yellow("note:"), note));
         }
         out.push('\n');
     }
@@ -218,23 +311,37 @@ pub fn markdown(plan: &Plan) -> String {
             target.endpoint,
             target.fingerprint
         ));
+        for note in &target.notes {
+            out.push_str(&format!("> **Note:** {note}\n\n"));
+        }
         if target.changes.is_empty() {
             out.push_str("No changes.\n");
             continue;
         }
         out.push_str("| | Setting | Before | After | STIG IDs |\n|---|---|---|---|---|\n");
-        for change in &target.changes {
+        for line in lines(&target.changes) {
+            let change = line.change;
+            let path = match &line.pattern {
+                None => format!("`{}`", change.path),
+                Some(pattern) => format!(
+                    "`{pattern}` ({} items, all listed in the JSON plan)",
+                    line.items.len()
+                ),
+            };
             out.push_str(&format!(
-                "| `{}` | `{}` | `{}` | `{}` | {} |\n",
+                "| `{}` | {} | `{}` | `{}` | {} |\n",
                 change.action.marker(),
-                change.path,
+                path.replace('|', "\\|"),
                 show(change.before.as_ref()).replace('|', "\\|"),
                 show(change.after.as_ref()).replace('|', "\\|"),
                 change.rules.join(", ")
             ));
         }
+        for action in &target.actions {
+            out.push_str(&format!("\n**Then:** {action}\n"));
+        }
         if !target.diff.is_empty() {
-            out.push_str(&format!("\n```diff\n{}```\n", target.diff));
+            out.push_str(&format!("\n```diff\n{}\n```\n", target.diff.trim_end()));
         }
     }
     out.push_str("\n## Rules\n\n| STIG ID | Vuln ID | CAT | Status | Title | Details |\n|---|---|---|---|---|---|\n");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::benchmark::Severity;
-use crate::cli::{GlobalArgs, SeverityArg};
+use crate::cli::{GlobalArgs, RestartArg, SeverityArg};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{self, TlsOptions};
@@ -14,7 +14,10 @@ use crate::output::Output;
 use crate::playbook::{self, RuleFilter, RuleSet};
 use crate::secrets::{PasswordSources, Service};
 use crate::site::SiteFile;
-use crate::targets::{Target, ucp::UcpClient};
+use crate::targets::Target;
+use crate::targets::dtr::{DtrClient, DtrOptions};
+use crate::targets::host::{HostTarget, RestartPolicy};
+use crate::targets::ucp::UcpClient;
 
 /// Resolved settings.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct Settings {
     pub timeout: Duration,
     pub passwords: PasswordSources,
     pub output: Output,
+    pub dtr: DtrOptions,
+    pub restart: RestartArg,
 }
 
 impl Settings {
@@ -95,6 +100,12 @@ impl Settings {
             timeout: Duration::from_secs(args.timeout.max(1)),
             passwords,
             site,
+            dtr: DtrOptions {
+                concurrency: usize::from(args.concurrency),
+                cve_db: args.cve_db.clone(),
+                status_timeout: Duration::from_secs(args.scan_wait),
+            },
+            restart: args.restart,
             output,
         })
     }
@@ -112,7 +123,7 @@ impl Settings {
 
     pub fn username(&self) -> Result<&str> {
         self.username.as_deref().ok_or_else(|| {
-            Error::new("no account name for UCP").with_hint(
+            Error::new("no account name for UCP/DTR").with_hint(
                 "pass --username NAME, set STIGFIX_USERNAME, or `username` in the site file",
             )
         })
@@ -120,11 +131,12 @@ impl Settings {
 
     /// The targets of this run, with credentials.
     pub fn targets(&self) -> Result<Vec<Target>> {
-        if self.dtr_url.is_some() {
-            self.output.warn("the DTR/MSR target is not supported by this version; its rules are reported as not assessed");
-        }
-        if self.host_root.is_some() {
-            self.output.warn("the host target is not supported by this version; its rules are reported as not assessed");
+        if let Some(cve_db) = &self.dtr.cve_db {
+            if self.dtr_url.is_none() {
+                return Err(Error::usage("--cve-db needs a DTR target (--dtr-url)"));
+            }
+            std::fs::metadata(cve_db)
+                .map_err(|error| Error::io("read the CVE database", cve_db, &error))?;
         }
         let mut targets = Vec::new();
         if let Some(url) = &self.ucp_url {
@@ -133,9 +145,32 @@ impl Settings {
             let client = http::client(&self.tls, self.timeout)?;
             targets.push(Target::Ucp(UcpClient::new(client, url, username, password)));
         }
+        if let Some(url) = &self.dtr_url {
+            let username = self.username()?;
+            let password = self.passwords.password(Service::Dtr, url, username)?;
+            let client = http::client(&self.tls, self.timeout)?;
+            targets.push(Target::Dtr(DtrClient::new(
+                client,
+                url,
+                username,
+                password,
+                self.dtr.clone(),
+                self.output.clone(),
+            )));
+        }
+        if let Some(root) = &self.host_root {
+            let restart = match self.restart {
+                RestartArg::Never => RestartPolicy::Never,
+                RestartArg::IfNeeded => RestartPolicy::IfNeeded,
+            };
+            // A test hook: a stand-in for systemctl, which also allows restarts under a root
+            // other than `/`.
+            let systemctl = std::env::var_os("STIGFIX_SYSTEMCTL").map(PathBuf::from);
+            targets.push(Target::Host(HostTarget::new(root, restart, systemctl)?));
+        }
         if targets.is_empty() {
             return Err(Error::new("no target configured").with_hint(
-                "pass --ucp-url URL (or STIGFIX_UCP_URL, or `ucp_url` in stigfix.toml); try `stigfix demo` to see a whole run",
+                "pass --ucp-url URL, --dtr-url URL and/or --host-root DIR (or STIGFIX_UCP_URL, STIGFIX_DTR_URL, STIGFIX_HOST_ROOT, or the site file); try `stigfix demo` to see a whole run",
             ));
         }
         Ok(targets)

@@ -61,6 +61,8 @@ pub enum Mode {
     Check,
     /// Cannot be assessed by reading settings; reported with its note for a person to review.
     Manual,
+    /// Not assessed by this version (e.g. checks of running containers); reported with its note.
+    NotAssessed,
 }
 
 impl Mode {
@@ -69,6 +71,7 @@ impl Mode {
             Mode::Enforce => "enforce",
             Mode::Check => "check",
             Mode::Manual => "manual",
+            Mode::NotAssessed => "not-assessed",
         }
     }
 }
@@ -102,13 +105,51 @@ pub struct Setting {
     pub min: Option<i64>,
     /// The live value must be an integer at most this.
     pub max: Option<i64>,
+    /// The live value is a file mode (`"0640"`) whose permission bits must all be within these
+    /// (`0o644` = "644 or more restrictive"). The fix clears the other bits: it only ever makes a
+    /// mode stricter, so such a setting needs no `value`.
+    pub mode_within: Option<u32>,
     pub location: Location,
+}
+
+/// A file mode as stigfix shows it: four octal digits.
+pub fn format_mode(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
+/// Parse `"644"`, `"0644"` or `"0o644"`; `None` unless octal digits of at most 0o7777.
+pub fn parse_mode(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    if digits.is_empty() || digits.len() > 4 {
+        return None;
+    }
+    u32::from_str_radix(digits, 8).ok()
 }
 
 impl Setting {
     /// True when this setting checks a constraint rather than plain equality.
     pub fn has_constraint(&self) -> bool {
-        self.one_of.is_some() || self.not_in.is_some() || self.min.is_some() || self.max.is_some()
+        self.one_of.is_some()
+            || self.not_in.is_some()
+            || self.min.is_some()
+            || self.max.is_some()
+            || self.mode_within.is_some()
+    }
+
+    /// The value `apply` writes when the live value does not comply: the stricter mode for a
+    /// `mode_within` setting, else the desired value.
+    pub fn fix_value(
+        &self,
+        live: Option<&toml::Value>,
+        desired: Option<&toml::Value>,
+    ) -> Option<toml::Value> {
+        if let Some(mask) = self.mode_within {
+            let live = live.and_then(toml::Value::as_str).and_then(parse_mode);
+            return Some(toml::Value::String(format_mode(
+                live.map_or(mask, |mode| mode & mask),
+            )));
+        }
+        desired.cloned()
     }
 
     /// Whether `live` satisfies this setting, given its resolved desired value.
@@ -143,6 +184,14 @@ impl Setting {
         {
             return false;
         }
+        if let Some(mask) = self.mode_within
+            && live
+                .and_then(toml::Value::as_str)
+                .and_then(parse_mode)
+                .is_none_or(|mode| mode & !mask != 0)
+        {
+            return false;
+        }
         true
     }
 
@@ -160,6 +209,9 @@ impl Setting {
         }
         if let Some(max) = self.max {
             parts.push(format!("<= {max}"));
+        }
+        if let Some(mask) = self.mode_within {
+            parts.push(format!("{} or stricter", format_mode(mask)));
         }
         if parts.is_empty()
             && let Some(desired) = desired

@@ -426,11 +426,14 @@ impl Context<'_> {
             None | Some("enforce") => Mode::Enforce,
             Some("check") => Mode::Check,
             Some("manual") => Mode::Manual,
+            Some("not-assessed") => Mode::NotAssessed,
             Some(other) => {
                 let span = table.get("mode").and_then(Item::span);
                 self.problem(
                     span,
-                    format!("{what}: unknown mode `{other}` (expected enforce, check or manual)"),
+                    format!(
+                        "{what}: unknown mode `{other}` (expected enforce, check, manual or not-assessed)"
+                    ),
                 );
                 return None;
             }
@@ -460,7 +463,7 @@ impl Context<'_> {
         let note = self.string(table, "note", &what);
         let mut settings = Vec::new();
         match table.get("settings") {
-            None if mode == Mode::Manual => {}
+            None if matches!(mode, Mode::Manual | Mode::NotAssessed) => {}
             None => {
                 self.problem(
                     span.clone(),
@@ -487,10 +490,13 @@ impl Context<'_> {
                 }
             },
         }
-        if mode == Mode::Manual && note.is_none() {
+        if matches!(mode, Mode::Manual | Mode::NotAssessed) && note.is_none() {
             self.problem(
                 span.clone(),
-                format!("{what}: a manual rule needs a `note` saying what to review"),
+                format!(
+                    "{what}: a {} rule needs a `note` saying why and what to review",
+                    mode.as_str()
+                ),
             );
             return None;
         }
@@ -516,7 +522,15 @@ impl Context<'_> {
         let what = format!("a setting of {rule}");
         self.unknown_keys(
             table,
-            &["path", "value", "one_of", "not_in", "min", "max"],
+            &[
+                "path",
+                "value",
+                "one_of",
+                "not_in",
+                "min",
+                "max",
+                "mode_within",
+            ],
             &what,
         );
         let path_text = self.required_string(table, "path", &what, span.clone())?;
@@ -562,11 +576,31 @@ impl Context<'_> {
             not_in: list(self, "not_in"),
             min: self.integer(table, "min", &what),
             max: self.integer(table, "max", &what),
+            mode_within: match table.get("mode_within") {
+                None => None,
+                Some(item) => match item_value(item)
+                    .as_ref()
+                    .and_then(toml::Value::as_str)
+                    .and_then(super::parse_mode)
+                {
+                    Some(mask) => Some(mask),
+                    None => {
+                        self.problem(
+                            item.span(),
+                            format!("{rule}: `mode_within` must be an octal mode string such as \"0644\""),
+                        );
+                        return None;
+                    }
+                },
+            },
             path,
             value,
             location: self.location(span.clone()),
         };
-        if setting.value.is_none() && (mode == Mode::Enforce || !setting.has_constraint()) {
+        if setting.value.is_none()
+            && setting.mode_within.is_none()
+            && (mode == Mode::Enforce || !setting.has_constraint())
+        {
             self.problem(
                 span,
                 format!(

@@ -1,18 +1,24 @@
-//! An in-process UCP/MKE HTTP(S) simulator for tests and `stigfix demo`.
+//! An in-process UCP/MKE and DTR/MSR HTTP(S) simulator for tests and `stigfix demo`.
 //!
 //! [`Simulator::start`] binds `127.0.0.1:0`, then serves HTTP/1.1 (optionally over TLS with a
 //! CA generated at start) from a background thread that runs its own tokio runtime, so it can
-//! be used from synchronous and asynchronous code alike. Endpoints follow api-facts §2:
-//! `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`, `GET /_ping`; everything else is a
-//! 404 with the UCP error envelope (api-facts §2.7).
+//! be used from synchronous and asynchronous code alike. One URL serves both products.
+//! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
+//! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
+//! `/api/v0/...` (see `dtr.rs`). Everything else is a 404 with the error envelope
+//! (api-facts §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
-//! [`UcpHandle`].
+//! [`UcpHandle`] and [`DtrHandle`].
 
 mod config;
+mod dtr;
+pub mod host;
 mod tls;
 mod ucp;
 
+#[cfg(test)]
+mod dtr_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +37,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+pub use dtr::{
+    DEFAULT_DTR_VERSION, DtrHandle, DtrOptions, SimRepo, SimScanStatus, SimTag, SimVisibility,
+    generate_repositories,
+};
 pub use ucp::UcpHandle;
 
 /// An account known to the simulator.
@@ -52,8 +62,10 @@ pub struct SimOptions {
     /// Initial config-toml text, parsed like a PUT (unknown keys dropped); `None` = defaults.
     /// [`Simulator::start`] fails with `InvalidInput` when it is rejected.
     pub ucp_config: Option<String>,
-    /// Lifetime of a login token.
+    /// Lifetime of a UCP login token and of a DTR `/auth/token` token.
     pub token_ttl: Duration,
+    /// The simulated DTR/MSR.
+    pub dtr: DtrOptions,
 }
 
 impl Default for SimOptions {
@@ -67,6 +79,7 @@ impl Default for SimOptions {
             }],
             ucp_config: None,
             token_ttl: Duration::from_secs(3600),
+            dtr: DtrOptions::default(),
         }
     }
 }
@@ -104,11 +117,13 @@ struct Shared {
     journal: Mutex<Vec<RequestRecord>>,
     latency: Mutex<Duration>,
     ucp: UcpHandle,
+    dtr: DtrHandle,
 }
 
 impl Simulator {
     /// Starts the simulator; returns once the socket is listening.
     pub fn start(options: SimOptions) -> std::io::Result<Simulator> {
+        let dtr_users = options.users.clone();
         let ucp = UcpHandle::new(
             options.users,
             options.ucp_config.as_deref(),
@@ -128,6 +143,18 @@ impl Simulator {
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
+        let dtr = DtrHandle::new(
+            options.dtr,
+            dtr_users,
+            options.token_ttl,
+            &format!("127.0.0.1:{port}"),
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid dtr options: {e}"),
+            )
+        })?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -136,6 +163,7 @@ impl Simulator {
             journal: Mutex::new(Vec::new()),
             latency: Mutex::new(Duration::ZERO),
             ucp,
+            dtr,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
@@ -169,6 +197,11 @@ impl Simulator {
     /// Handle on the simulated UCP/MKE state and fault switches.
     pub fn ucp(&self) -> UcpHandle {
         self.shared.ucp.clone()
+    }
+
+    /// Handle on the simulated DTR/MSR state and fault switches.
+    pub fn dtr(&self) -> DtrHandle {
+        self.shared.dtr.clone()
     }
 
     /// The request journal, in order of response.
@@ -225,6 +258,8 @@ pub(crate) struct SimRequest {
     pub(crate) method: Method,
     /// Path without the query string.
     pub(crate) path: String,
+    /// The raw query string, without the `?` (empty when there is none).
+    pub(crate) query: String,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
@@ -267,9 +302,11 @@ pub(crate) fn error_reply(status: StatusCode, code: &str, message: &str) -> Outc
 
 /// Routes a request to the product that owns its path.
 fn route(shared: &Shared, req: &SimRequest) -> Outcome {
-    // Dispatch point for more products: a DTR/MSR simulator (`src/sim/dtr.rs`) will claim
-    // `/api/v0/...` here, before the UCP routes, e.g.
-    // `if req.path.starts_with("/api/v0/") { return shared.dtr.handle(req); }`.
+    // Dispatch point for more products: the DTR/MSR simulator claims `/api/v0/...`,
+    // `/auth/token` and `/basic_info` before the UCP routes.
+    if dtr::claims(&req.path) {
+        return shared.dtr.handle(req);
+    }
     if let Some(outcome) = shared.ucp.handle(req) {
         return outcome;
     }
@@ -299,6 +336,7 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let method = parts.method;
     let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
     let record = |status: u16| {
         lock(&shared.journal).push(RequestRecord {
             method: method.to_string(),
@@ -316,6 +354,7 @@ async fn serve(
     let request = SimRequest {
         method: method.clone(),
         path: path.clone(),
+        query,
         headers: parts.headers,
         body,
     };

@@ -14,7 +14,7 @@ const ADMIN_PASSWORD: &str = "simulator-password";
 const CONFIG: &str = "/api/ucp/config-toml";
 
 /// A reqwest client that trusts only the simulator's CA (when TLS) and never uses a proxy.
-fn client(sim: &Simulator) -> reqwest::Client {
+pub(super) fn client(sim: &Simulator) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     if let Some(pem) = sim.ca_pem() {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -80,7 +80,7 @@ async fn put_config(
     Ok((status, json))
 }
 
-fn error_message(body: &Json) -> (&str, &str) {
+pub(super) fn error_message(body: &Json) -> (&str, &str) {
     let error = &body["errors"][0];
     (
         error["code"].as_str().expect("code"),
@@ -342,7 +342,7 @@ async fn authentication_and_routing_errors() {
     assert_eq!(status, 403);
 
     let unknown = client
-        .get(format!("{url}/api/v0/meta/settings?x=1"))
+        .get(format!("{url}/api/v1/meta/settings?x=1"))
         .send()
         .await
         .expect("GET");
@@ -351,7 +351,7 @@ async fn authentication_and_routing_errors() {
     assert_eq!(error_message(&body).0, "NOT_FOUND");
     assert_eq!(
         sim.requests().last(),
-        Some(&record("GET", "/api/v0/meta/settings", 404))
+        Some(&record("GET", "/api/v1/meta/settings", 404))
     );
     // One 403 PUT; the four logins do not count.
     assert_eq!(sim.write_count(), 1);

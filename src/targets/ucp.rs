@@ -11,8 +11,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
+use super::document::{Document, Edit};
 use super::toml_doc;
-use crate::assess::Edit;
 use crate::error::{Error, Result};
 use crate::http::{error_summary, is_transient, transport_error};
 use crate::keypath::KeyPath;
@@ -41,8 +41,8 @@ pub struct UcpLive {
     pub fingerprint: String,
 }
 
-impl UcpLive {
-    pub fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
+impl Document for UcpLive {
+    fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
         path.lookup(&self.values).cloned()
     }
 }

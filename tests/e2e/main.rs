@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod cli;
+mod dtr;
 mod failures;
 mod plan;
 mod rollback;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stigfix::demo::{DEMO_SITE, NONCOMPLIANT_CONFIG};
-use stigfix::sim::{RequestRecord, SimOptions, SimUser, Simulator};
+use stigfix::sim::{DtrOptions, RequestRecord, SimOptions, SimUser, Simulator};
 use tempfile::TempDir;
 
 /// The password of the simulator's `admin` account. Distinctive, so a leak is easy to spot.
@@ -61,6 +61,10 @@ pub struct EnvOptions {
     pub config: &'static str,
     /// Write `sim.ca_pem()` to a file and point `STIGFIX_CA_CERT` at it.
     pub trust_ca: bool,
+    /// Point `STIGFIX_UCP_URL` at the simulator.
+    pub ucp: bool,
+    /// Simulate a DTR too (same URL) and point `STIGFIX_DTR_URL` at it.
+    pub dtr: Option<DtrOptions>,
 }
 
 impl Default for EnvOptions {
@@ -69,6 +73,8 @@ impl Default for EnvOptions {
             tls: true,
             config: NONCOMPLIANT_CONFIG,
             trust_ca: true,
+            ucp: true,
+            dtr: None,
         }
     }
 }
@@ -107,6 +113,7 @@ impl TestEnv {
             }],
             ucp_config: Some(options.config.into()),
             token_ttl: Duration::from_secs(3600),
+            dtr: options.dtr.clone().unwrap_or_default(),
         })
         .expect("start the simulator");
         let dir = tempfile::Builder::new()
@@ -128,12 +135,17 @@ impl TestEnv {
             ("XDG_CONFIG_HOME".into(), root.join("config").into()),
             ("XDG_STATE_HOME".into(), root.join("state").into()),
             ("STIGFIX_SNAPSHOT_DIR".into(), root.join("snapshots").into()),
-            ("STIGFIX_UCP_URL".into(), sim.url().into()),
             ("STIGFIX_USERNAME".into(), "admin".into()),
             ("STIGFIX_PASSWORD".into(), PASSWORD.into()),
             ("STIGFIX_CONFIG".into(), site.into()),
             ("NO_COLOR".into(), "1".into()),
         ];
+        if options.ucp {
+            env.push(("STIGFIX_UCP_URL".into(), sim.url().into()));
+        }
+        if options.dtr.is_some() {
+            env.push(("STIGFIX_DTR_URL".into(), sim.url().into()));
+        }
         let mut ca_path = None;
         if let Some(pem) = sim.ca_pem() {
             let path = root.join("ca.pem");

@@ -1,0 +1,382 @@
+//! The DTR/MSR target: settings with partial POSTs, every repository across pages, the
+//! vulnerability database (403 while updating, the air-gapped case, the offline upload), and
+//! rollback of settings and repositories — all against the simulator over HTTPS.
+
+use std::time::Duration;
+
+use stigfix::sim::{DtrOptions, SimRepo, generate_repositories};
+
+use crate::support::{EnvOptions, PASSWORD, TestEnv, assert_absent, json};
+
+const SETTINGS: &str = "/api/v0/meta/settings";
+const STATUS: &str = "/api/v0/imagescan/status";
+
+/// A registry as many are found: scanning off, create-on-push and analytics on; 260 repositories
+/// behind a page cap of 100, every third not scanning on push.
+fn registry() -> DtrOptions {
+    DtrOptions {
+        repositories: generate_repositories(260, 3),
+        max_page_size: 100,
+        settings: Some(serde_json::json!({
+            "createRepositoryOnPush": true,
+            "reportAnalytics": true,
+            "scanningEnabled": false,
+        })),
+        sync_duration: Duration::from_millis(300),
+        ..DtrOptions::default()
+    }
+}
+
+fn dtr_env(options: DtrOptions) -> TestEnv {
+    TestEnv::start(EnvOptions {
+        ucp: false,
+        dtr: Some(options),
+        ..EnvOptions::default()
+    })
+}
+
+fn not_scanning(env: &TestEnv) -> usize {
+    env.sim
+        .dtr()
+        .repositories()
+        .iter()
+        .filter(|repo| !repo.scan_on_push)
+        .count()
+}
+
+type State = (serde_json::Value, Vec<SimRepo>);
+
+fn state(env: &TestEnv) -> State {
+    (env.sim.dtr().settings(), env.sim.dtr().repositories())
+}
+
+/// A minimal ustar archive (one empty file), as the offline database upload expects.
+fn tar_file(env: &TestEnv) -> std::path::PathBuf {
+    let mut header = [0u8; 512];
+    header[..10].copy_from_slice(b"cve-db.txt");
+    header[100..107].copy_from_slice(b"0000644");
+    header[124..135].copy_from_slice(b"00000000000");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&[0u8; 1024]);
+    let path = env.path("cve-db.tar");
+    std::fs::write(&path, bytes).expect("write tar");
+    path
+}
+
+#[test]
+fn plan_reports_every_repository_and_writes_nothing() {
+    let env = dtr_env(registry());
+    let missing = not_scanning(&env);
+    assert!(missing > 80);
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert!(
+        out.stdout.contains(&format!(
+            "~ repositories.*.scanOnPush: false -> true  ({missing} items:"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("~ settings.scanningEnabled: false -> true")
+    );
+    assert!(
+        out.stdout
+            .contains("~ settings.createRepositoryOnPush: true -> false")
+    );
+    assert!(out.stdout.contains("scanning is off"));
+    assert_eq!(env.sim.write_count(), 0);
+    // Three pages of repositories, never one assumed to be everything.
+    assert_eq!(env.count("GET", "/api/v0/repositories"), 3);
+
+    let out = env.run(&["plan", "--format", "json"]);
+    out.assert_code(0);
+    let plan = json(&out.stdout);
+    let changes = plan["targets"][0]["changes"].as_array().unwrap();
+    let repositories: Vec<&str> = changes
+        .iter()
+        .filter_map(|change| change["path"].as_str())
+        .filter(|path| path.starts_with("repositories."))
+        .collect();
+    assert_eq!(
+        repositories.len(),
+        missing,
+        "every name is in the JSON plan"
+    );
+    assert!(repositories.contains(&"repositories.\"team-0/app-0002\".scanOnPush"));
+    assert_eq!(plan["targets"][0]["kind"], "dtr");
+    assert_eq!(env.sim.write_count(), 0);
+}
+
+#[test]
+fn apply_converges_is_idempotent_and_rolls_back_exactly() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    let missing = not_scanning(&env);
+    let out = env.run(&["apply", "--yes", "--concurrency", "4"]);
+    out.assert_code(0);
+    let settings = env.sim.dtr().settings();
+    assert_eq!(settings["scanningEnabled"], true);
+    assert_eq!(settings["createRepositoryOnPush"], false);
+    assert_eq!(settings["reportAnalytics"], false);
+    assert_eq!(not_scanning(&env), 0, "every repository scans on push");
+    // One partial POST with only the changed fields, one PATCH per repository.
+    assert_eq!(env.count("POST", SETTINGS), 1);
+    let patches = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.starts_with("/api/v0/repositories/"))
+        .count();
+    assert_eq!(patches, missing);
+    let status = env.sim.dtr().scan_status();
+    assert!(status.scanning_enabled && !status.last_db_update_failed);
+
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(0);
+    let writes = env.sim.write_count();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    assert_eq!(
+        env.sim.write_count(),
+        writes,
+        "a second apply writes nothing"
+    );
+
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("scanOnPush: true -> false"),
+        "{}",
+        out.stdout
+    );
+    let after = state(&env);
+    assert_eq!(after.1, before.1, "every repository is back");
+    for field in [
+        "scanningEnabled",
+        "createRepositoryOnPush",
+        "reportAnalytics",
+    ] {
+        assert_eq!(after.0[field], before.0[field], "{field}");
+    }
+    assert_eq!(after.0, before.0);
+}
+
+#[test]
+fn a_failing_repository_patch_restores_settings_and_every_repository() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    env.sim.dtr().fail_nth_patch(40);
+    let out = env.run(&["apply", "--yes", "--concurrency", "4"]);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("apply failed on dtr"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("500"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("restored from snapshot"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Nothing is changed."), "{}", out.stderr);
+    assert_eq!(state(&env), before, "settings and repositories are back");
+    // Some repositories had been changed and were patched back.
+    assert!(env.sim.dtr().patch_count() > 40);
+}
+
+#[test]
+fn a_failing_settings_write_changes_nothing() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    env.sim.dtr().fail_next_settings_write();
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains(SETTINGS), "{}", out.stderr);
+    assert_eq!(state(&env), before);
+    assert_eq!(env.sim.dtr().patch_count(), 0, "no repository was touched");
+}
+
+#[test]
+fn an_ignored_settings_write_is_caught_and_restored() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    env.sim.dtr().ignore_next_settings_write();
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("still differs after the write"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&env), before);
+}
+
+#[test]
+fn a_status_that_answers_403_is_polled_until_200() {
+    let env = dtr_env(DtrOptions {
+        sync_duration: Duration::from_millis(1200),
+        ..registry()
+    });
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(0);
+    let answers: Vec<u16> = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == STATUS)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers.first(), Some(&400), "scanning was off: {answers:?}");
+    assert!(
+        answers.contains(&403),
+        "the update was waited for: {answers:?}"
+    );
+    assert_eq!(answers.last(), Some(&200), "{answers:?}");
+    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+}
+
+#[test]
+fn a_status_stuck_updating_is_reported_after_the_wait() {
+    let env = dtr_env(DtrOptions {
+        settings: Some(serde_json::json!({"scanningEnabled": true})),
+        ..registry()
+    });
+    env.sim.dtr().status_always_updating(true);
+    let out = env.run(&["plan", "--scan-wait", "1", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert!(
+        out.stdout.contains("still updating after 1 s"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn air_gapped_sync_stays_open_until_an_offline_database_is_uploaded() {
+    let env = dtr_env(DtrOptions {
+        online_sync_reachable: false,
+        ..registry()
+    });
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(0);
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert!(out.stdout.contains("Open findings"), "{}", out.stdout);
+    assert!(out.stdout.contains("DKER-EE-003840"), "{}", out.stdout);
+    assert!(out.stdout.contains("--cve-db"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("last vulnerability database update failed")
+    );
+
+    let tar = tar_file(&env);
+    let tar = tar.to_str().unwrap();
+    let out = env.run(&["plan", "--cve-db", tar]);
+    assert!(
+        out.stdout
+            .contains("~ imagescan.lastDBUpdateFailed: true -> false"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("PUT /api/v0/imagescan/scan/update?online=false")
+    );
+    let out = env.run(&["apply", "--yes", "--cve-db", tar]);
+    out.assert_code(0);
+    assert_eq!(env.sim.dtr().uploads(), 1);
+    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+}
+
+#[test]
+fn a_database_that_is_not_a_tar_is_refused_and_nothing_stays_changed() {
+    let env = dtr_env(DtrOptions {
+        online_sync_reachable: false,
+        settings: Some(serde_json::json!({"scanningEnabled": true})),
+        ..registry()
+    });
+    // Let the failed online sync settle, then try to upload garbage.
+    std::thread::sleep(Duration::from_millis(400));
+    let before = state(&env);
+    let bogus = env.path("not-a-db.tar");
+    std::fs::write(&bogus, b"definitely not a tar archive").unwrap();
+    let out = env.run(&["apply", "--yes", "--cve-db", bogus.to_str().unwrap()]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("INVALID_CVE_DATABASE"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&env), before);
+}
+
+#[test]
+fn bad_credentials_are_one_clear_line_without_the_password() {
+    let mut env = dtr_env(registry());
+    env.set_env("STIGFIX_DTR_PASSWORD", "wrong-Pa55-7781");
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(
+        error.contains("rejected the credentials of user `admin`"),
+        "{error}"
+    );
+    assert!(error.contains("DTR"), "{error}");
+    assert_absent(&out.all(), "wrong-Pa55-7781", "output");
+    assert_absent(&out.all(), PASSWORD, "output");
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let env = TestEnv::start(EnvOptions {
+        ucp: false,
+        dtr: Some(registry()),
+        trust_ca: false,
+        ..EnvOptions::default()
+    });
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("not trusted"), "{}", out.stderr);
+    assert_eq!(env.sim.requests().len(), 0, "no request got through");
+}
+
+#[test]
+fn a_malformed_repository_list_is_an_error_naming_it() {
+    let env = dtr_env(registry());
+    env.sim.dtr().malformed_next_read();
+    let out = env.run(&["plan", "--rule", "DKER-EE-001900"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("malformed"), "{}", out.stderr);
+    assert_eq!(env.sim.write_count(), 0);
+}
+
+#[test]
+fn ucp_and_dtr_are_applied_in_one_snapshot_and_rolled_back_together() {
+    let env = TestEnv::start(EnvOptions {
+        dtr: Some(registry()),
+        ..EnvOptions::default()
+    });
+    let before = state(&env);
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let dirs = env.snapshot_dirs();
+    assert_eq!(dirs.len(), 1);
+    let manifest = json(&std::fs::read_to_string(dirs[0].join("manifest.json")).unwrap());
+    let kinds: Vec<&str> = manifest["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ucp", "dtr"]);
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    env.assert_unchanged();
+    assert_eq!(state(&env), before);
+}

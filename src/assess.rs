@@ -65,6 +65,9 @@ pub struct RuleResult {
 
 pub use crate::targets::document::{Document, Edit};
 
+/// How a detail says that `apply` cannot write a setting (render looks for it).
+pub const CANNOT_FIX: &str = "cannot be fixed automatically";
+
 /// At most this many items of a wildcard setting are named in a rule's details.
 const NAMED_ITEMS: usize = 5;
 
@@ -186,7 +189,7 @@ pub fn assess<'a>(
                     if let Err(reason) = doc.writable(&path) {
                         result
                             .details
-                            .push(format!("{path} cannot be fixed automatically: {reason}"));
+                            .push(format!("{path} {CANNOT_FIX}: {reason}"));
                         continue;
                     }
                     let Some(after) = setting.setting.fix_value(live.as_ref(), setting.desired())

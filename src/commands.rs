@@ -154,10 +154,19 @@ pub async fn rollback(settings: &Settings, args: &RollbackArgs) -> Result<ExitSt
     let mut settings_for_snapshot = settings.clone();
     // The snapshot says which targets it changed; use its endpoints unless flags name them.
     for target in &source.manifest.targets {
-        if target.kind == crate::playbook::TargetKind::Ucp
-            && settings_for_snapshot.ucp_url.is_none()
-        {
-            settings_for_snapshot.ucp_url = Some(target.endpoint.clone());
+        let endpoint = target.endpoint.clone();
+        match target.kind {
+            crate::playbook::TargetKind::Ucp => {
+                settings_for_snapshot.ucp_url.get_or_insert(endpoint);
+            }
+            crate::playbook::TargetKind::Dtr => {
+                settings_for_snapshot.dtr_url.get_or_insert(endpoint);
+            }
+            crate::playbook::TargetKind::Host => {
+                settings_for_snapshot
+                    .host_root
+                    .get_or_insert_with(|| endpoint.into());
+            }
         }
     }
     let engine = settings_for_snapshot.engine()?;

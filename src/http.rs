@@ -206,6 +206,24 @@ fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
+/// Why a request to a target got no answer to act on.
+pub enum SendError {
+    /// Already a complete error (e.g. refused credentials).
+    Fatal(Error),
+    /// No response: the transport failed for this URL.
+    Transport(reqwest::Error, String),
+}
+
+impl SendError {
+    /// The one-line error, naming `what` was being done with which `method`.
+    pub fn into_error(self, what: &str, method: &str) -> Error {
+        match self {
+            SendError::Fatal(error) => error,
+            SendError::Transport(error, url) => transport_error(what, method, &url, &error),
+        }
+    }
+}
+
 /// The message of an `{"errors":[{"code","message"}]}` envelope (api-facts §2.7, §3.7), or of a
 /// single `{"code","message"}` / `{"message"}` object, or a short excerpt of the body.
 pub fn error_summary(body: &str) -> String {

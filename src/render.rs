@@ -1,7 +1,7 @@
 //! Plans as text (terminal) and Markdown (change tickets). JSON is `Plan::to_json`.
 //! Every change line carries a `+`/`-`/`~` marker, so colour never carries meaning alone.
 
-use crate::assess::{RuleResult, Status};
+use crate::assess::{CANNOT_FIX, RuleResult, Status};
 use crate::output::Output;
 use crate::plan::{Change, Plan, json_to_toml};
 use crate::playbook::display_value;
@@ -164,10 +164,14 @@ pub fn text(plan: &Plan, output: &Output) -> String {
         }
         out.push('\n');
     }
+    // Open findings, and rules that `apply` fixes only in part (a setting it cannot write).
     let open: Vec<&RuleResult> = plan
         .rules
         .iter()
-        .filter(|rule| rule.status == Status::Open)
+        .filter(|rule| {
+            rule.status == Status::Open
+                || (rule.status == Status::Fix && !unfixable(rule).is_empty())
+        })
         .collect();
     if !open.is_empty() {
         out.push_str(&output.bold("Open findings (not fixed automatically):\n"));
@@ -177,6 +181,11 @@ pub fn text(plan: &Plan, output: &Output) -> String {
                 rule_heading(rule),
                 failing_detail(rule)
             ));
+            for reason in unfixable(rule) {
+                if !failing_detail(rule).contains(reason.as_str()) {
+                    out.push_str(&format!("      {reason}\n"));
+                }
+            }
             if let Some(note) = &rule.note {
                 out.push_str(&format!("      {}\n", output.dim(note)));
             }
@@ -232,6 +241,15 @@ fn rule_heading(rule: &RuleResult) -> String {
         severity_category(&rule.severity),
         rule.vuln_id
     )
+}
+
+/// The details saying what `apply` cannot write, and why.
+fn unfixable(rule: &RuleResult) -> Vec<String> {
+    rule.details
+        .iter()
+        .filter(|detail| detail.contains(CANNOT_FIX))
+        .cloned()
+        .collect()
 }
 
 fn failing_detail(rule: &RuleResult) -> String {

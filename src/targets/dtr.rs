@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::document::{Document, Edit, Saved};
 use crate::error::{Error, Result};
-use crate::http::{error_summary, is_transient, transport_error};
+use crate::http::{SendError, error_summary, is_transient};
 use crate::keypath::{KeyPath, WILDCARD};
 use crate::output::Output;
 use crate::plan::{fingerprint, json_to_toml, toml_to_json};
@@ -158,6 +158,21 @@ fn sort_edits(edits: &[Edit]) -> Result<Sorted<'_>> {
 }
 
 impl DtrLive {
+    fn new(
+        settings: Map<String, Value>,
+        scan: ScanStatus,
+        repositories: BTreeMap<String, Map<String, Value>>,
+        cve_db: Option<PathBuf>,
+    ) -> DtrLive {
+        DtrLive {
+            fingerprint: DtrLive::compute_fingerprint(&settings, &scan, &repositories),
+            settings,
+            scan,
+            repositories,
+            cve_db,
+        }
+    }
+
     fn compute_fingerprint(
         settings: &Map<String, Value>,
         scan: &ScanStatus,
@@ -424,20 +439,6 @@ impl Document for DtrLive {
     }
 }
 
-enum SendError {
-    Fatal(Error),
-    Transport(reqwest::Error, String),
-}
-
-impl SendError {
-    fn into_error(self, what: &str, method: &str) -> Error {
-        match self {
-            SendError::Fatal(error) => error,
-            SendError::Transport(error, url) => transport_error(what, method, &url, &error),
-        }
-    }
-}
-
 /// A response read in full.
 struct Answer {
     status: StatusCode,
@@ -693,13 +694,12 @@ impl DtrClient {
             self.read_scan_status(),
             self.read_repositories()
         )?;
-        Ok(DtrLive {
-            fingerprint: DtrLive::compute_fingerprint(&settings, &scan, &repositories),
+        Ok(DtrLive::new(
             settings,
             scan,
             repositories,
-            cve_db: self.options.cve_db.clone(),
-        })
+            self.options.cve_db.clone(),
+        ))
     }
 
     async fn post_settings(&self, fields: &Map<String, Value>) -> Result<()> {
@@ -714,14 +714,18 @@ impl DtrClient {
         Ok(())
     }
 
+    /// PATCH repositories concurrently (at most `--concurrency` in flight), stopping at the
+    /// first failure. Each answer is the repository as the server now has it: every field sent
+    /// is checked in it, and the answered fields are returned per repository.
     async fn patch_repositories(
         &self,
         patches: Vec<(String, Map<String, Value>)>,
         verb: &str,
-    ) -> Result<()> {
+    ) -> Result<Vec<(String, Map<String, Value>)>> {
         if patches.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let answered = std::sync::Mutex::new(Vec::with_capacity(patches.len()));
         let bar = self.output.bar(
             patches.len() as u64,
             &format!("{verb} repositories of DTR {}", self.base),
@@ -729,6 +733,7 @@ impl DtrClient {
         let result = futures_util::stream::iter(patches.into_iter().map(Ok::<_, Error>))
             .try_for_each_concurrent(self.options.concurrency.max(1), |(repository, body)| {
                 let bar = &bar;
+                let answered = &answered;
                 async move {
                     let path = format!("{REPOSITORIES}/{repository}");
                     let answer = self
@@ -751,13 +756,25 @@ impl DtrClient {
                             )));
                         }
                     }
+                    let fields: Map<String, Value> = REPO_FIELDS
+                        .iter()
+                        .filter_map(|field| Some((field.to_string(), kept.get(*field)?.clone())))
+                        .collect();
+                    answered
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((repository, fields));
                     bar.inc(1);
                     Ok(())
                 }
             })
             .await;
         bar.finish_and_clear();
-        result
+        result.map(|()| {
+            answered
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
     }
 
     /// `PUT …/imagescan/scan/update?online=false`, multipart field `upload`, streamed from disk.
@@ -831,9 +848,23 @@ impl DtrClient {
                 .or_default()
                 .insert(field.to_string(), value);
         }
-        self.patch_repositories(patches.into_iter().collect(), "updating")
+        let answered = self
+            .patch_repositories(patches.into_iter().collect(), "updating")
             .await?;
-        self.read().await
+        // Read back the settings and the scan status; the repositories are as the PATCH
+        // answers (each checked) say — reading every page again would double the run on a
+        // registry with thousands of repositories.
+        let (settings, scan) = tokio::try_join!(self.read_settings(), self.read_scan_status())?;
+        let mut repositories = live.repositories.clone();
+        for (repository, fields) in answered {
+            repositories.entry(repository).or_default().extend(fields);
+        }
+        Ok(DtrLive::new(
+            settings,
+            scan,
+            repositories,
+            self.options.cve_db.clone(),
+        ))
     }
 
     /// Write back exactly the saved fields and repositories, and verify them.
@@ -868,6 +899,7 @@ impl DtrClient {
             })
             .collect();
         self.patch_repositories(patches, "restoring").await?;
+        // A restore reads everything back: it must prove the whole saved state is in place.
         let after = self.read().await?;
         let differing: Vec<String> = after
             .edits_to_saved(saved)
@@ -951,13 +983,7 @@ mod tests {
             fields.insert("scanOnPush".into(), Value::Bool(scan));
             repositories.insert(name.to_string(), fields);
         }
-        DtrLive {
-            fingerprint: DtrLive::compute_fingerprint(&settings, &ScanStatus::Off, &repositories),
-            settings,
-            scan: ScanStatus::Off,
-            repositories,
-            cve_db: None,
-        }
+        DtrLive::new(settings, ScanStatus::Off, repositories, None)
     }
 
     fn path(text: &str) -> KeyPath {

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use super::document::{Document, Edit};
 use super::toml_doc;
 use crate::error::{Error, Result};
-use crate::http::{error_summary, is_transient, transport_error};
+use crate::http::{SendError, error_summary, is_transient, transport_error};
 use crate::keypath::KeyPath;
 use crate::plan::fingerprint;
 use crate::playbook::values_equal;
@@ -247,20 +247,6 @@ impl UcpClient {
             )));
         }
         Ok(after)
-    }
-}
-
-enum SendError {
-    Fatal(Error),
-    Transport(reqwest::Error, String),
-}
-
-impl SendError {
-    fn into_error(self, what: &str, method: &str) -> Error {
-        match self {
-            SendError::Fatal(error) => error,
-            SendError::Transport(error, url) => transport_error(what, method, &url, &error),
-        }
     }
 }
 

@@ -165,10 +165,18 @@ pub fn compute(state: &State, edits: &[Edit]) -> Result<ChangeSet> {
         let before = args.len();
         args.retain(|arg| !matches!(&arg.flag, Flag::Host(host) if removable(host)));
         let mut removed = before != args.len();
-        if let Some(Value::Array(items)) = map.get_mut("hosts") {
-            let before = items.len();
-            items.retain(|item| !item.as_str().is_some_and(removable));
-            removed |= before != items.len();
+        match map.get_mut("hosts") {
+            Some(Value::Array(items)) => {
+                let before = items.len();
+                items.retain(|item| !item.as_str().is_some_and(removable));
+                removed |= before != items.len();
+            }
+            // One listener as a plain string (read as a list of one by `tcp_hosts`).
+            Some(Value::String(host)) if removable(host) => {
+                map.shift_remove("hosts");
+                removed = true;
+            }
+            _ => {}
         }
         if removed {
             if matches!(map.get("hosts"), Some(Value::Array(items)) if items.is_empty()) {

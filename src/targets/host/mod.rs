@@ -300,26 +300,47 @@ impl HostTarget {
                 }
             }
         }
+        // Every entry is attempted even when one fails (an immutable file, a full disk), so
+        // that as much as possible is put back; the first failure is returned afterwards.
+        // An object already in its saved state is not touched.
+        let mut failures: Vec<Error> = Vec::new();
         // Files and directories that existed: bytes, owner, mode.
         for entry in files.entries.iter().filter(|entry| entry.existed) {
             let rel = entry.rel();
             let stat = entry.stat().expect("checked when the snapshot was read");
-            match entry.bytes() {
-                Some(bytes) => self
-                    .root
-                    .write_atomic(&rel, &bytes, stat.uid, stat.gid, stat.mode)?,
-                None => {
-                    if view.lstat(&rel)?.is_none() {
-                        return Err(Error::needs_operator(format!(
-                            "cannot restore the owner and mode of {}: it no longer exists",
-                            self.root.show(&rel)
-                        ))
-                        .with_hint("recreate it by hand"));
+            let result = (|| -> Result<()> {
+                let now = view.lstat(&rel)?;
+                match entry.bytes() {
+                    Some(bytes) => {
+                        let same = now == Some(stat)
+                            && stat.kind == Kind::File
+                            && view.read(&rel)? == bytes;
+                        if !same {
+                            self.root
+                                .write_atomic(&rel, &bytes, stat.uid, stat.gid, stat.mode)?;
+                        }
                     }
-                    self.root
-                        .set_meta(&rel, Some(stat.uid), Some(stat.gid), Some(stat.mode))?;
+                    None => {
+                        let Some(now) = now else {
+                            return Err(Error::needs_operator(format!(
+                                "cannot restore the owner and mode of {}: it no longer exists",
+                                self.root.show(&rel)
+                            ))
+                            .with_hint("recreate it by hand"));
+                        };
+                        if now != stat {
+                            self.root.set_meta(
+                                &rel,
+                                Some(stat.uid),
+                                Some(stat.gid),
+                                Some(stat.mode),
+                            )?;
+                        }
+                    }
                 }
-            }
+                Ok(())
+            })();
+            failures.extend(result.err());
         }
         // Files that were created: remove them; then created directories, deepest first, when
         // empty.
@@ -329,15 +350,19 @@ impl HostTarget {
             .filter(|entry| !entry.existed && entry.kind() != Kind::Dir)
         {
             let rel = entry.rel();
-            if let Some(stat) = view.lstat(&rel)? {
-                if stat.kind == Kind::Dir {
-                    return Err(Error::needs_operator(format!(
-                        "cannot remove {}: it is now a directory",
-                        self.root.show(&rel)
-                    )));
+            let result = (|| -> Result<()> {
+                if let Some(stat) = view.lstat(&rel)? {
+                    if stat.kind == Kind::Dir {
+                        return Err(Error::needs_operator(format!(
+                            "cannot remove {}: it is now a directory",
+                            self.root.show(&rel)
+                        )));
+                    }
+                    self.root.remove_file(&rel)?;
                 }
-                self.root.remove_file(&rel)?;
-            }
+                Ok(())
+            })();
+            failures.extend(result.err());
         }
         let mut dirs: Vec<PathBuf> = files
             .entries
@@ -347,9 +372,16 @@ impl HostTarget {
             .collect();
         dirs.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
         for dir in &dirs {
-            if view.lstat(dir)?.is_some_and(|stat| stat.kind == Kind::Dir) {
-                self.root.remove_dir_if_empty(dir)?;
-            }
+            let result = (|| -> Result<()> {
+                if view.lstat(dir)?.is_some_and(|stat| stat.kind == Kind::Dir) {
+                    self.root.remove_dir_if_empty(dir)?;
+                }
+                Ok(())
+            })();
+            failures.extend(result.err());
+        }
+        if let Some(first) = failures.into_iter().next() {
+            return Err(first);
         }
         // Verify.
         for entry in &files.entries {
@@ -467,7 +499,22 @@ impl HostLive {
 
     /// Observations for the plan: kernel FIPS mode, pending restarts, what stigfix cannot see.
     pub fn notes(&self) -> Vec<String> {
-        self.state.notes.clone()
+        let mut notes = self.state.notes.clone();
+        let absent = |role: &str| {
+            self.expand(&KeyPath::from_segments(vec![
+                "files".into(),
+                role.into(),
+                "mode".into(),
+            ]))
+            .is_empty()
+        };
+        if absent("docker_service") && absent("etc_docker") {
+            notes.push(format!(
+                "no Docker Engine found under {}: neither docker.service nor /etc/docker exists; check that --host-root is the node's root (a mount point that is not mounted looks like this)",
+                self.state.endpoint
+            ));
+        }
+        notes
     }
 
     /// What must happen besides the file writes.

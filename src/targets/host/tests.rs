@@ -313,6 +313,29 @@ async fn listener_added_when_the_last_one_goes() {
 }
 
 #[tokio::test]
+async fn a_single_string_listener_in_daemon_json_is_removed() {
+    let (_dir, root) = node(rhel_node);
+    fs::write(
+        root.join("etc/docker/daemon.json"),
+        "{\"hosts\": \"tcp://0.0.0.0:2376\", \"debug\": false}",
+    )
+    .unwrap();
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2376"]))
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/docker/daemon.json")).unwrap(),
+        "{\n  \"debug\": false\n}\n"
+    );
+}
+
+#[tokio::test]
 async fn hosts_in_daemon_json_mean_no_host_flag() {
     let (_dir, root) = node(ubuntu_node);
     fs::write(
@@ -836,6 +859,13 @@ async fn writable_needs_the_docker_group() {
             "group `docker` does not exist in {}: create it on the node first",
             canonical.join("etc/group").display()
         )
+    );
+    assert!(
+        live.notes().contains(&format!(
+            "files.docker_sock.group cannot be fixed automatically: {why}"
+        )),
+        "{:?}",
+        live.notes()
     );
     assert!(live.writable(&kp("files.daemon_json.group")).is_ok());
     assert!(live.writable(&kp("files.nonsense.mode")).is_err());

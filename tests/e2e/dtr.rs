@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use stigfix::sim::{DtrOptions, SimRepo, generate_repositories};
 
-use crate::support::{EnvOptions, PASSWORD, TestEnv, assert_absent, json};
+use crate::support::{EnvOptions, PASSWORD, TestEnv, assert_absent, finish, json, wait_for};
 
 const SETTINGS: &str = "/api/v0/meta/settings";
 const STATUS: &str = "/api/v0/imagescan/status";
@@ -378,5 +378,59 @@ fn ucp_and_dtr_are_applied_in_one_snapshot_and_rolled_back_together() {
     assert_eq!(kinds, ["ucp", "dtr"]);
     env.run(&["rollback", "--last", "--yes"]).assert_code(0);
     env.assert_unchanged();
+    assert_eq!(state(&env), before);
+}
+
+/// A PATCH fails part-way, and so does a PATCH of the restore: exit 3, the snapshot named, and
+/// what the hint says restores every repository.
+#[test]
+fn a_restore_that_fails_too_exits_3_and_the_hint_restores_everything() {
+    let env = dtr_env(DtrOptions {
+        settings: Some(serde_json::json!({
+            "createRepositoryOnPush": false,
+            "reportAnalytics": false,
+            "scanningEnabled": true,
+        })),
+        sync_duration: Duration::ZERO,
+        ..registry()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let before = state(&env);
+    env.sim.set_latency(Duration::from_millis(60));
+    env.sim.dtr().fail_nth_patch(10);
+    let mut child = env.spawn(&["apply", "--yes", "--concurrency", "1"]);
+    let sim = &env.sim;
+    let failed = wait_for(&mut child, || {
+        sim.requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.status == 500)
+    });
+    assert!(failed, "the 10th PATCH never failed");
+    // The restore reads the registry again before it patches back: fail its first PATCH.
+    sim.dtr().fail_nth_patch(1);
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(3);
+    assert!(
+        out.error_line().contains("apply failed on dtr"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could NOT be restored"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(state(&env), before, "nine repositories are still changed");
+    let dirs = env.snapshot_dirs();
+    let id = dirs[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        out.stderr
+            .contains(&format!("stigfix rollback {id} --force --yes")),
+        "{}",
+        out.stderr
+    );
+    env.run(&["rollback", &id, "--force", "--yes"])
+        .assert_code(0);
     assert_eq!(state(&env), before);
 }

@@ -251,6 +251,10 @@ impl Engine {
             snapshot.dir.display()
         ));
 
+        // From here on Ctrl-C (SIGINT) never kills the process half-way: it is caught, and
+        // every target already changed is restored.
+        let interrupt = Interrupt::catch()?;
+
         // 3. One target at a time, verified.
         for (index, ((target, _), edits)) in work.iter().zip(&edits).enumerate() {
             let touched = index + 1;
@@ -261,8 +265,17 @@ impl Engine {
             ));
             let outcome = tokio::select! {
                 outcome = target.apply(&lives[index], edits) => outcome,
-                _ = tokio::signal::ctrl_c() => Err(Error::new("interrupted by Ctrl-C")),
+                () = interrupt.notified() => Err(Error::new("interrupted by Ctrl-C")),
             };
+            // A target whose writes run without a pause (the host's files) finishes them
+            // first; the Ctrl-C then puts it back with the others.
+            let outcome = outcome.and_then(|after| {
+                if interrupt.happened() {
+                    Err(Error::new("interrupted by Ctrl-C"))
+                } else {
+                    Ok(after)
+                }
+            });
             spinner.finish_and_clear();
             let verified = outcome.and_then(|after| {
                 // 5. The plan must now be empty for the rules applied.
@@ -593,6 +606,56 @@ impl Engine {
             }
         }
         Ok(Some(undo))
+    }
+}
+
+/// Ctrl-C caught for the length of an apply: a flag for work that cannot be cut short, and a
+/// notification for work that can.
+struct Interrupt {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Interrupt {
+    /// Install the SIGINT handler now (not when first awaited), so no signal is lost.
+    fn catch() -> Result<Interrupt> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|error| Error::new(format!("cannot catch Ctrl-C: {error}")))?;
+        let flag = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (seen, wake) = (Arc::clone(&flag), Arc::clone(&notify));
+        let watcher = tokio::spawn(async move {
+            while signal.recv().await.is_some() {
+                seen.store(true, Ordering::SeqCst);
+                wake.notify_waiters();
+            }
+        });
+        Ok(Interrupt {
+            flag,
+            notify,
+            watcher,
+        })
+    }
+
+    fn happened(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves at the next Ctrl-C, or at once if one was already caught.
+    async fn notified(&self) {
+        let notified = self.notify.notified();
+        if !self.happened() {
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.watcher.abort();
     }
 }
 

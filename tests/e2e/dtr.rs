@@ -434,3 +434,31 @@ fn a_restore_that_fails_too_exits_3_and_the_hint_restores_everything() {
         .assert_code(0);
     assert_eq!(state(&env), before);
 }
+
+/// Ctrl-C part-way through the repository updates: every repository already changed and the
+/// settings are put back, exit 1.
+#[test]
+fn ctrl_c_part_way_restores_everything() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    env.sim.set_latency(Duration::from_millis(40));
+    let mut child = env.spawn(&["apply", "--yes", "--concurrency", "2"]);
+    let sim = &env.sim;
+    let started = wait_for(&mut child, || sim.dtr().patch_count() >= 6);
+    assert!(started, "the repository updates never started");
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success());
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("interrupted by Ctrl-C"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Nothing is changed."), "{}", out.stderr);
+    assert_eq!(state(&env), before, "settings and repositories are back");
+}

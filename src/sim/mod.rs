@@ -361,7 +361,10 @@ async fn serve(
     let outcome = route(&shared, &request);
     let latency = *lock(&shared.latency);
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        // tokio's timer rounds a sleep up to its next millisecond tick (5 ms sleeps take ~6.1);
+        // a blocking-pool thread sleeps to within tens of microseconds, so the injected latency
+        // is what benchmarks compare against.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
     }
     match outcome {
         Outcome::Reply(response) => {

@@ -557,8 +557,21 @@ impl Engine {
                 .collect(),
         };
         let mut undo = Snapshot::create(&self.snapshot_dir, manifest, &current)?;
+        // Ctrl-C is caught here too: what this rollback already changed is put back.
+        let interrupt = Interrupt::catch()?;
         for (index, (target, saved)) in targets.iter().zip(&saved).enumerate() {
-            match target.restore(saved).await {
+            let outcome = tokio::select! {
+                outcome = target.restore(saved) => outcome,
+                () = interrupt.notified() => Err(Error::new("interrupted by Ctrl-C")),
+            };
+            let outcome = outcome.and_then(|after| {
+                if interrupt.happened() {
+                    Err(Error::new("interrupted by Ctrl-C"))
+                } else {
+                    Ok(after)
+                }
+            });
+            match outcome {
                 Ok(after) => {
                     source
                         .set_state(target.kind(), target.endpoint(), TargetState::RolledBack, None)

@@ -462,3 +462,35 @@ fn ctrl_c_part_way_restores_everything() {
     assert!(out.stderr.contains("Nothing is changed."), "{}", out.stderr);
     assert_eq!(state(&env), before, "settings and repositories are back");
 }
+
+/// Ctrl-C part-way through a rollback: what the rollback changed is put back, exit 1, and the
+/// snapshot can still be rolled back later.
+#[test]
+fn ctrl_c_during_a_rollback_puts_back_what_it_changed() {
+    let env = dtr_env(registry());
+    let before = state(&env);
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let applied = state(&env);
+    let patches = env.sim.dtr().patch_count();
+    env.sim.set_latency(Duration::from_millis(40));
+    let mut child = env.spawn(&["rollback", "--last", "--yes", "--concurrency", "2"]);
+    let sim = &env.sim;
+    let started = wait_for(&mut child, || sim.dtr().patch_count() >= patches + 6);
+    assert!(started, "the rollback's repository updates never started");
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success());
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("interrupted by Ctrl-C"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&env), applied, "the rollback's changes were put back");
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_eq!(state(&env), before);
+}

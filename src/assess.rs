@@ -56,6 +56,9 @@ pub struct RuleResult {
     pub status: Status,
     /// One line per setting: what is live, what is required.
     pub details: Vec<String>,
+    /// Failing settings `apply` cannot write, each with the reason and what to do instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfixable: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,9 +67,6 @@ pub struct RuleResult {
 }
 
 pub use crate::targets::document::{Document, Edit};
-
-/// How a detail says that `apply` cannot write a setting (render looks for it).
-pub const CANNOT_FIX: &str = "cannot be fixed automatically";
 
 /// At most this many items of a wildcard setting are named in a rule's details.
 const NAMED_ITEMS: usize = 5;
@@ -188,8 +188,8 @@ pub fn assess<'a>(
                 for (setting, path, live) in failing {
                     if let Err(reason) = doc.writable(&path) {
                         result
-                            .details
-                            .push(format!("{path} {CANNOT_FIX}: {reason}"));
+                            .unfixable
+                            .push(format!("{path} cannot be fixed automatically: {reason}"));
                         continue;
                     }
                     let Some(after) = setting.setting.fix_value(live.as_ref(), setting.desired())
@@ -269,6 +269,7 @@ fn result_for(rule: &ResolvedRule, status: Status) -> RuleResult {
         mode: rule.rule.mode.as_str().to_string(),
         status,
         details: Vec::new(),
+        unfixable: Vec::new(),
         note: rule.rule.note.clone(),
         waiver: None,
         playbook: rule.playbook.clone(),
@@ -475,7 +476,7 @@ settings = [{ path = "files.absent.*.mode", mode_within = "644" }]
             dtr.details
         );
         assert!(
-            dtr.details
+            dtr.unfixable
                 .iter()
                 .any(|d| d.contains("cannot be fixed automatically: it is locked"))
         );

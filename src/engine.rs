@@ -263,19 +263,7 @@ impl Engine {
                 edits.len(),
                 target.label()
             ));
-            let outcome = tokio::select! {
-                outcome = target.apply(&lives[index], edits) => outcome,
-                () = interrupt.notified() => Err(Error::new("interrupted by Ctrl-C")),
-            };
-            // A target whose writes run without a pause (the host's files) finishes them
-            // first; the Ctrl-C then puts it back with the others.
-            let outcome = outcome.and_then(|after| {
-                if interrupt.happened() {
-                    Err(Error::new("interrupted by Ctrl-C"))
-                } else {
-                    Ok(after)
-                }
-            });
+            let outcome = interrupt.run(target.apply(&lives[index], edits)).await;
             spinner.finish_and_clear();
             let verified = outcome.and_then(|after| {
                 // 5. The plan must now be empty for the rules applied.
@@ -407,11 +395,17 @@ impl Engine {
                 target.label(),
                 snapshot.manifest.id
             ));
-            let unchanged = matches!(target.read().await, Ok(now) if now.fingerprint() == read[index].fingerprint());
+            let now = target.read().await.ok();
+            let unchanged = now
+                .as_ref()
+                .is_some_and(|now| now.fingerprint() == read[index].fingerprint());
             let outcome = if unchanged {
                 Ok(false)
             } else {
-                target.restore(&saved[index]).await.map(|_| true)
+                target
+                    .restore(now.as_ref(), &saved[index])
+                    .await
+                    .map(|_| true)
             };
             if matches!(outcome, Ok(true)) {
                 for line in target.restore_actions(&saved[index]) {
@@ -560,18 +554,10 @@ impl Engine {
         // Ctrl-C is caught here too: what this rollback already changed is put back.
         let interrupt = Interrupt::catch()?;
         for (index, (target, saved)) in targets.iter().zip(&saved).enumerate() {
-            let outcome = tokio::select! {
-                outcome = target.restore(saved) => outcome,
-                () = interrupt.notified() => Err(Error::new("interrupted by Ctrl-C")),
-            };
-            let outcome = outcome.and_then(|after| {
-                if interrupt.happened() {
-                    Err(Error::new("interrupted by Ctrl-C"))
-                } else {
-                    Ok(after)
-                }
-            });
-            match outcome {
+            match interrupt
+                .run(target.restore(Some(&lives[index]), saved))
+                .await
+            {
                 Ok(after) => {
                     source
                         .set_state(target.kind(), target.endpoint(), TargetState::RolledBack, None)
@@ -663,6 +649,24 @@ impl Interrupt {
         if !self.happened() {
             notified.await;
         }
+    }
+
+    /// Run `work` unless Ctrl-C cuts it short. Work that runs without a pause (the host's file
+    /// writes) finishes first, and the Ctrl-C then counts as its failure, so the caller puts it
+    /// back with the others.
+    async fn run<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let interrupted = || Error::new("interrupted by Ctrl-C");
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            () = self.notified() => Err(interrupted()),
+        };
+        outcome.and_then(|done| {
+            if self.happened() {
+                Err(interrupted())
+            } else {
+                Ok(done)
+            }
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Plans as text (terminal) and Markdown (change tickets). JSON is `Plan::to_json`.
 //! Every change line carries a `+`/`-`/`~` marker, so colour never carries meaning alone.
 
-use crate::assess::{CANNOT_FIX, RuleResult, Status};
+use crate::assess::{RuleResult, Status};
 use crate::output::Output;
 use crate::plan::{Change, Plan, json_to_toml};
 use crate::playbook::display_value;
@@ -170,7 +170,7 @@ pub fn text(plan: &Plan, output: &Output) -> String {
         .iter()
         .filter(|rule| {
             rule.status == Status::Open
-                || (rule.status == Status::Fix && !unfixable(rule).is_empty())
+                || (rule.status == Status::Fix && !rule.unfixable.is_empty())
         })
         .collect();
     if !open.is_empty() {
@@ -181,10 +181,8 @@ pub fn text(plan: &Plan, output: &Output) -> String {
                 rule_heading(rule),
                 failing_detail(rule)
             ));
-            for reason in unfixable(rule) {
-                if !failing_detail(rule).contains(reason.as_str()) {
-                    out.push_str(&format!("      {reason}\n"));
-                }
+            for reason in &rule.unfixable {
+                out.push_str(&format!("      {reason}\n"));
             }
             if let Some(note) = &rule.note {
                 out.push_str(&format!("      {}\n", output.dim(note)));
@@ -241,15 +239,6 @@ fn rule_heading(rule: &RuleResult) -> String {
         severity_category(&rule.severity),
         rule.vuln_id
     )
-}
-
-/// The details saying what `apply` cannot write, and why.
-fn unfixable(rule: &RuleResult) -> Vec<String> {
-    rule.details
-        .iter()
-        .filter(|detail| detail.contains(CANNOT_FIX))
-        .cloned()
-        .collect()
 }
 
 fn failing_detail(rule: &RuleResult) -> String {
@@ -364,7 +353,13 @@ pub fn markdown(plan: &Plan) -> String {
     }
     out.push_str("\n## Rules\n\n| STIG ID | Vuln ID | CAT | Status | Title | Details |\n|---|---|---|---|---|---|\n");
     for rule in &plan.rules {
-        let mut details = rule.details.join("; ");
+        let mut details = rule
+            .details
+            .iter()
+            .chain(&rule.unfixable)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
         if let Some(waiver) = &rule.waiver {
             details = waiver.clone();
         }

@@ -158,7 +158,39 @@ struct Builder<'a> {
     ids: Ids,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// The root created, its ids probed, and the files every node has (passwd, group, …).
+    fn start(root: &'a Path) -> io::Result<Builder<'a>> {
+        fs::create_dir_all(root)?;
+        let builder = Builder {
+            root,
+            ids: Ids::probe(root)?,
+        };
+        builder.base()?;
+        Ok(builder)
+    }
+
+    /// The Debian layout of the packaged units under lib/systemd/system, docker.service with
+    /// `service_mode`.
+    fn debian_units(&self, service_mode: u32) -> io::Result<()> {
+        let root = self.ids.root;
+        self.dir("lib", 0o755, root)?;
+        self.dir("lib/systemd/system", 0o755, root)?;
+        self.file(
+            "lib/systemd/system/docker.service",
+            UPSTREAM_SERVICE,
+            service_mode,
+            root,
+        )?;
+        self.file(
+            "lib/systemd/system/docker.socket",
+            UPSTREAM_SOCKET,
+            0o644,
+            root,
+        )?;
+        self.dir("etc/systemd/system/docker.service.d", 0o755, root)
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
@@ -387,28 +419,9 @@ fn tls_files(builder: &Builder<'_>, compliant: bool) -> io::Result<()> {
 /// drop-in, an insecure registry, loose modes, a TLS key owned by alice, a socket of group
 /// root, no FIPS.
 pub fn ubuntu_node(root: &Path) -> io::Result<()> {
-    fs::create_dir_all(root)?;
-    let builder = Builder {
-        root,
-        ids: Ids::probe(root)?,
-    };
+    let builder = Builder::start(root)?;
     let ids = builder.ids;
-    builder.base()?;
-    builder.dir("lib", 0o755, ids.root)?;
-    builder.dir("lib/systemd/system", 0o755, ids.root)?;
-    builder.file(
-        "lib/systemd/system/docker.service",
-        UPSTREAM_SERVICE,
-        0o664,
-        ids.root,
-    )?;
-    builder.file(
-        "lib/systemd/system/docker.socket",
-        UPSTREAM_SOCKET,
-        0o644,
-        ids.root,
-    )?;
-    builder.dir("etc/systemd/system/docker.service.d", 0o755, ids.root)?;
+    builder.debian_units(0o664)?;
     builder.file(
         "etc/systemd/system/docker.service.d/override.conf",
         OVERRIDE_TCP,
@@ -432,13 +445,8 @@ pub fn ubuntu_node(root: &Path) -> io::Result<()> {
 /// A RHEL node: the old RPM unit (`ExecStart=/usr/bin/dockerd`, no -H), listeners in
 /// daemon.json including a TCP one, no /etc/default/docker, no drop-ins, a few wrong modes.
 pub fn rhel_node(root: &Path) -> io::Result<()> {
-    fs::create_dir_all(root)?;
-    let builder = Builder {
-        root,
-        ids: Ids::probe(root)?,
-    };
+    let builder = Builder::start(root)?;
     let ids = builder.ids;
-    builder.base()?;
     builder.dir("usr/lib", 0o755, ids.root)?;
     builder.dir("usr/lib/systemd/system", 0o755, ids.root)?;
     builder.file(
@@ -461,28 +469,9 @@ pub fn rhel_node(root: &Path) -> io::Result<()> {
 /// An Ubuntu node that already meets the host rules: no TCP listener, no insecure
 /// registries, DOCKER_FIPS=1, strict owners and modes.
 pub fn compliant_node(root: &Path) -> io::Result<()> {
-    fs::create_dir_all(root)?;
-    let builder = Builder {
-        root,
-        ids: Ids::probe(root)?,
-    };
+    let builder = Builder::start(root)?;
     let ids = builder.ids;
-    builder.base()?;
-    builder.dir("lib", 0o755, ids.root)?;
-    builder.dir("lib/systemd/system", 0o755, ids.root)?;
-    builder.file(
-        "lib/systemd/system/docker.service",
-        UPSTREAM_SERVICE,
-        0o644,
-        ids.root,
-    )?;
-    builder.file(
-        "lib/systemd/system/docker.socket",
-        UPSTREAM_SOCKET,
-        0o644,
-        ids.root,
-    )?;
-    builder.dir("etc/systemd/system/docker.service.d", 0o755, ids.root)?;
+    builder.debian_units(0o644)?;
     builder.file(
         "etc/systemd/system/docker.service.d/fips-module.conf",
         "[Service]\nEnvironment=\"DOCKER_FIPS=1\"\n",

@@ -32,7 +32,7 @@ use crate::keypath::{KeyPath, WILDCARD};
 use crate::output::Output;
 use crate::plan::{fingerprint, json_to_toml, toml_to_json};
 use crate::playbook::display_value;
-use crate::secrets::Secret;
+use crate::secrets::{REDACTED, Secret, is_secret_key};
 
 const SETTINGS: &str = "/api/v0/meta/settings";
 const SCAN_STATUS: &str = "/api/v0/imagescan/status";
@@ -270,10 +270,19 @@ impl DtrLive {
         let sorted = sort_edits(edits)?;
         let mut lines = Vec::new();
         if !sorted.settings.is_empty() {
-            lines.push(format!(
-                "POST {SETTINGS} {}",
-                Value::Object(sorted.settings.clone())
-            ));
+            let shown: Map<String, Value> = sorted
+                .settings
+                .iter()
+                .map(|(field, value)| {
+                    let value = if is_secret_key(field) {
+                        Value::from(REDACTED)
+                    } else {
+                        value.clone()
+                    };
+                    (field.clone(), value)
+                })
+                .collect();
+            lines.push(format!("POST {SETTINGS} {}", Value::Object(shown)));
         }
         if sorted.upload {
             lines.push(match &self.cve_db {
@@ -867,15 +876,23 @@ impl DtrClient {
         ))
     }
 
-    /// Write back exactly the saved fields and repositories, and verify them.
-    pub async fn restore(&self, saved: &Saved) -> Result<DtrLive> {
+    /// Write back exactly the saved fields and repositories that differ from `now` (read here
+    /// when the caller has no fresh state), and verify them.
+    pub async fn restore(&self, now: Option<&DtrLive>, saved: &Saved) -> Result<DtrLive> {
         let state: SavedState = serde_json::from_slice(&saved.bytes).map_err(|error| {
             Error::new(format!(
                 "snapshot file {} is not a DTR snapshot ({error})",
                 saved.file
             ))
         })?;
-        let now = self.read().await?;
+        let read;
+        let now = match now {
+            Some(now) => now,
+            None => {
+                read = self.read().await?;
+                &read
+            }
+        };
         let settings: Map<String, Value> = state
             .settings
             .iter()
@@ -1051,6 +1068,19 @@ mod tests {
         assert!(diff.contains("for 1 repository: a/one"), "{diff}");
         // Nothing to undo while the live state still equals the snapshot.
         assert!(live.edits_to_saved(&saved).is_empty());
+    }
+
+    #[test]
+    fn secret_settings_are_redacted_in_the_diff() {
+        let edits = vec![Edit {
+            path: path("settings.webTLSKey"),
+            before: None,
+            after: toml::Value::String("-----BEGIN PRIVATE KEY-----".into()),
+            rules: vec![],
+        }];
+        let diff = live().diff(&edits).unwrap();
+        assert!(!diff.contains("PRIVATE KEY"), "{diff}");
+        assert!(diff.contains("(redacted)"), "{diff}");
     }
 
     #[test]

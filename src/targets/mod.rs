@@ -113,8 +113,9 @@ impl Target {
         }
     }
 
-    /// Put saved state back and verify it.
-    pub async fn restore(&self, saved: &Saved) -> Result<Live> {
+    /// Put saved state back and verify it. `now` is the state the caller has just read, if it
+    /// could (a target that compares against it need not read everything again).
+    pub async fn restore(&self, now: Option<&Live>, saved: &Saved) -> Result<Live> {
         match self {
             Target::Ucp(client) => {
                 let text = String::from_utf8(saved.bytes.clone()).map_err(|_| {
@@ -125,7 +126,13 @@ impl Target {
                 })?;
                 Ok(Live::Ucp(client.restore(&text).await?))
             }
-            Target::Dtr(client) => Ok(Live::Dtr(client.restore(saved).await?)),
+            Target::Dtr(client) => {
+                let now = match now {
+                    Some(Live::Dtr(now)) => Some(now),
+                    _ => None,
+                };
+                Ok(Live::Dtr(client.restore(now, saved).await?))
+            }
             Target::Host(host) => Ok(Live::Host(host.restore(saved).await?)),
         }
     }

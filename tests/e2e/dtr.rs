@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use stigfix::sim::{DtrOptions, SimRepo, generate_repositories};
 
-use crate::support::{EnvOptions, PASSWORD, TestEnv, assert_absent, finish, json, wait_for};
+use crate::support::{
+    EnvOptions, PASSWORD, TestEnv, assert_absent, ctrl_c, finish, json, wait_for,
+};
 
 const SETTINGS: &str = "/api/v0/meta/settings";
 const STATUS: &str = "/api/v0/imagescan/status";
@@ -446,11 +448,7 @@ fn ctrl_c_part_way_restores_everything() {
     let sim = &env.sim;
     let started = wait_for(&mut child, || sim.dtr().patch_count() >= 6);
     assert!(started, "the repository updates never started");
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(signalled.success());
+    ctrl_c(&child);
     let out = finish(child);
     env.sim.set_latency(Duration::ZERO);
     out.assert_code(1);
@@ -477,11 +475,7 @@ fn ctrl_c_during_a_rollback_puts_back_what_it_changed() {
     let sim = &env.sim;
     let started = wait_for(&mut child, || sim.dtr().patch_count() >= patches + 6);
     assert!(started, "the rollback's repository updates never started");
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(signalled.success());
+    ctrl_c(&child);
     let out = finish(child);
     env.sim.set_latency(Duration::ZERO);
     out.assert_code(1);

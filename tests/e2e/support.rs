@@ -370,6 +370,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Send the child SIGINT, as Ctrl-C on its terminal would.
+pub fn ctrl_c(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -INT failed");
+}
+
 /// Wait for a child with a deadline (a hung child is killed and the test fails).
 pub fn finish(mut child: Child) -> Output {
     let mut stdout = child.stdout.take().expect("stdout");

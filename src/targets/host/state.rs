@@ -343,7 +343,6 @@ impl State {
                 ));
             }
         }
-        notes.extend(missing_name_notes(&users, &roles));
         if let Some(proc) = proc {
             notes.extend(procinfo::fips_note(proc));
             if let Some(service) = &service {
@@ -636,45 +635,6 @@ impl State {
             _ => None,
         })
     }
-}
-
-/// The owner and group names the STIG's rules set (see `State::writable`) that the node's
-/// own /etc/passwd or /etc/group lacks: those findings stay open, and the plan says why.
-fn missing_name_notes(users: &Users, roles: &BTreeMap<Vec<String>, RoleState>) -> Vec<String> {
-    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
-    for (role, state) in roles {
-        if !matches!(state, RoleState::Present(_)) {
-            continue;
-        }
-        let group = if role == &key("docker_sock") {
-            "docker"
-        } else {
-            "root"
-        };
-        for (leaf, problem) in [
-            ("owner", users.check_user("root").err()),
-            ("group", users.check_group(group).err()),
-        ] {
-            let Some(problem) = problem else { continue };
-            let mut segments = vec!["files".to_string()];
-            segments.extend(role.iter().cloned());
-            segments.push(leaf.to_string());
-            let shown = KeyPath::from_segments(segments).to_string();
-            match missing.iter_mut().find(|(why, _)| *why == problem) {
-                Some((_, paths)) => paths.push(shown),
-                None => missing.push((problem, vec![shown])),
-            }
-        }
-    }
-    missing
-        .into_iter()
-        .map(|(problem, paths)| {
-            format!(
-                "{} cannot be fixed automatically: {problem}",
-                paths.join(", ")
-            )
-        })
-        .collect()
 }
 
 fn unknown_path(path: &KeyPath) -> String {

@@ -860,12 +860,32 @@ async fn writable_needs_the_docker_group() {
             canonical.join("etc/group").display()
         )
     );
+    // The plan says why: the rule's result carries the reason.
+    let rules = crate::playbook::resolve(
+        crate::playbook::shipped().unwrap(),
+        vec![],
+        &crate::site::SiteFile::default(),
+        &crate::playbook::RuleFilter::default(),
+    )
+    .unwrap()
+    .rules;
+    let (results, _) = crate::assess::assess(
+        rules
+            .iter()
+            .filter(|rule| rule.rule.target == crate::playbook::TargetKind::Host),
+        &live,
+        time::macros::date!(2026 - 11 - 22),
+    );
+    let socket = results
+        .iter()
+        .find(|result| result.stig_id == "DKER-EE-005310")
+        .unwrap();
     assert!(
-        live.notes().contains(&format!(
+        socket.unfixable.contains(&format!(
             "files.docker_sock.group cannot be fixed automatically: {why}"
         )),
         "{:?}",
-        live.notes()
+        socket.unfixable
     );
     assert!(live.writable(&kp("files.daemon_json.group")).is_ok());
     assert!(live.writable(&kp("files.nonsense.mode")).is_err());

@@ -986,17 +986,11 @@ async fn concurrent_patches_count_exactly() {
             response.status().as_u16()
         });
     }
-    let started = Instant::now();
+    // Speed is measured by the dtr_apply benchmark, not here: this checks the counts.
     let mut statuses = Vec::new();
     while let Some(status) = tasks.join_next().await {
         statuses.push(status.expect("task"));
     }
-    // 300 PATCHes with 5 ms latency, 16 at a time: far less than 300 x 5 ms.
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), total - 1);
     assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 1);
     assert_eq!(dtr.patch_count(), total);

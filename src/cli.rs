@@ -31,9 +31,14 @@ pub struct GlobalArgs {
     /// DTR/MSR base URL, e.g. https://dtr.example.mil
     #[arg(long, global = true, env = "STIGFIX_DTR_URL", value_name = "URL")]
     pub dtr_url: Option<String>,
-    /// Docker Engine node whose filesystem is rooted at DIR (`/` for this node)
-    #[arg(long, global = true, env = "STIGFIX_HOST_ROOT", value_name = "DIR")]
-    pub host_root: Option<PathBuf>,
+    /// Docker Engine node whose filesystem is rooted at DIR (`/` for this node; repeatable)
+    #[arg(
+        long = "host-root",
+        global = true,
+        env = "STIGFIX_HOST_ROOT",
+        value_name = "DIR"
+    )]
+    pub host_roots: Vec<PathBuf>,
     /// Account for UCP and DTR
     #[arg(long, global = true, env = "STIGFIX_USERNAME", value_name = "NAME")]
     pub username: Option<String>,

@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::cli::DemoArgs;
 use crate::commands;
 use crate::engine::Engine;
 use crate::error::{Error, ExitStatus, IoContext, Result};
+use crate::http::api::Api;
+use crate::http::session::UcpSession;
 use crate::http::{self, TlsOptions};
 use crate::output::Output;
 use crate::playbook::{self, RuleFilter};
@@ -15,9 +19,10 @@ use crate::secrets::Secret;
 use crate::sim::{DtrOptions, SimOptions, SimUser, Simulator, generate_repositories};
 use crate::site::SiteFile;
 use crate::snapshot::Snapshot;
-use crate::targets::dtr::{self, DtrClient};
+use crate::targets::dtr::{self, DtrClient, DtrTarget};
 use crate::targets::host::{HostTarget, RestartPolicy};
-use crate::targets::{Target, ucp::UcpClient};
+use crate::targets::ucp::{self, UcpTarget};
+use crate::targets::{Target, TargetSpec};
 
 const DEMO_USER: &str = "admin";
 const DEMO_PASSWORD: &str = "demo-password-not-a-secret";
@@ -148,24 +153,31 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         },
         Duration::from_secs(30),
     )?;
-    let engine = Engine {
-        targets: vec![
-            Target::Ucp(UcpClient::new(
-                client.clone(),
-                &simulator.url(),
-                DEMO_USER,
-                Secret::new(DEMO_PASSWORD),
-            )),
-            Target::Dtr(DtrClient::new(
-                client,
-                &simulator.url(),
+    let url = simulator.url();
+    let session = UcpSession::new(
+        Api::new(client.clone(), &url, "UCP"),
+        DEMO_USER,
+        Secret::new(DEMO_PASSWORD),
+    );
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(UcpTarget::new(
+            TargetSpec::new(ucp::KIND, url.as_str()),
+            Arc::new(session),
+        )),
+        Box::new(DtrTarget::new(
+            TargetSpec::new(dtr::KIND, url.as_str()),
+            DtrClient::new(
+                Api::new(client, &url, "DTR"),
                 DEMO_USER,
                 Secret::new(DEMO_PASSWORD),
                 dtr::DtrOptions::default(),
                 output.clone(),
-            )),
-            Target::Host(HostTarget::new(&node, RestartPolicy::Never, None)?),
-        ],
+            ),
+        )),
+        Box::new(HostTarget::new(&node, RestartPolicy::Never, None)?),
+    ];
+    let engine = Engine {
+        targets,
         rules,
         insecure: false,
         snapshot_dir: work.join("snapshots"),
@@ -180,6 +192,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     step(
         "stigfix plan   (reads the live config, diffs it against the shipped STIG playbooks; writes nothing)",
     );
+    let locks = engine.lock()?;
     let (plan, lives) = engine.plan().await?;
     commands::print_plan(&plan, crate::cli::Format::Text, output);
     output.status(&format!("Writes so far: {}", simulator.write_count()));
@@ -187,7 +200,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     step(
         "stigfix apply --yes   (snapshot first; one PUT of the UCP document, one partial POST of the DTR settings, a PATCH per repository, atomic file writes on the node; then verify every value)",
     );
-    commands::run_apply(&engine, &plan, Some(lives), true, false, output).await?;
+    commands::run_apply(&engine, &plan, &locks, Some(lives), true, false, output).await?;
 
     step("stigfix plan --detailed-exitcode   (again: nothing left to change)");
     let (after, _) = engine.plan().await?;
@@ -198,7 +211,8 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     step("stigfix apply --yes   (a second apply makes no write)");
     let writes = simulator.write_count();
     let (again, lives) = engine.plan().await?;
-    commands::run_apply(&engine, &again, Some(lives), true, false, output).await?;
+    commands::run_apply(&engine, &again, &locks, Some(lives), true, false, output).await?;
+    drop(locks);
     output.status(&format!(
         "Writes by the second apply: {}",
         simulator.write_count() - writes
@@ -207,8 +221,9 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     step(
         "stigfix rollback --last --yes   (restores the exact original config, settings and repositories)",
     );
-    let mut snapshot = Snapshot::latest(&engine.snapshot_dir)?;
-    engine.rollback(&mut snapshot, false, &|_| true).await?;
+    let snapshot = Snapshot::last_apply(&engine.snapshot_dir)?;
+    let prepared = engine.prepare_rollback(snapshot, false).await?;
+    engine.rollback(prepared).await?;
     let same = |yes: bool| {
         if yes {
             "identical to"

@@ -35,7 +35,8 @@ impl ExitStatus {
 }
 
 /// An error with the object it names, an optional hint and the exit code it ends the run with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct Error {
     message: String,
     hint: Option<String>,
@@ -69,6 +70,11 @@ impl Error {
             hint: None,
             status: ExitStatus::NeedsOperator,
         }
+    }
+
+    /// A write stopped by Ctrl-C or SIGTERM (exit 1 once everything is restored).
+    pub fn interrupted() -> Self {
+        Error::new("interrupted by Ctrl-C or SIGTERM")
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -108,14 +114,6 @@ impl Error {
         ))
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// A short description of an I/O error without the "(os error N)" noise.
 pub fn describe_io(error: &std::io::Error) -> String {

@@ -24,6 +24,7 @@ pub mod sim;
 pub mod site;
 pub mod snapshot;
 pub mod targets;
+pub mod values;
 
 use clap::Parser;
 

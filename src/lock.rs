@@ -1,26 +1,99 @@
-//! One run per target at a time: an advisory file lock per endpoint or host root.
+//! One run per target at a time: an advisory file lock per target, whatever snapshot folder a
+//! run uses and however the target is spelled.
+//!
+//! Locks live in one folder per user on this machine ([`lock_dir`]). A URL is locked by every
+//! address its host resolves to (with its port), so `https://localhost:443` and
+//! `https://127.0.0.1` are the same cluster; a host root by its canonical path. The kernel
+//! releases a lock when its process ends, however it ends.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::plan::fingerprint;
+use crate::targets::TargetSpec;
+use crate::values::fingerprint;
 
-/// Held for the lifetime of a run; the kernel releases it when the process ends.
+/// Held for the lifetime of a run.
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
     pub path: PathBuf,
 }
 
-/// Take the lock of `target` (a label such as `ucp https://…`), failing at once if held.
-pub fn acquire(dir: &Path, target: &str) -> Result<Lock> {
-    // 0700 like the snapshot folder the locks live in (the first run creates both).
+/// The locks of every target of a change.
+#[derive(Debug, Default)]
+pub struct Locks(Vec<Lock>);
+
+/// `STIGFIX_LOCK_DIR`, else `/run/stigfix/locks` for root, else
+/// `$XDG_RUNTIME_DIR/stigfix/locks`, else `<temp>/stigfix-<uid>/locks`.
+pub fn lock_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STIGFIX_LOCK_DIR") {
+        return PathBuf::from(dir);
+    }
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap_or_else(
+        |_| std::fs::metadata(std::env::temp_dir()).expect("the temp folder exists"),
+    ));
+    if uid == 0 && Path::new("/run").is_dir() {
+        return PathBuf::from("/run/stigfix/locks");
+    }
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return PathBuf::from(runtime).join("stigfix/locks");
+    }
+    std::env::temp_dir().join(format!("stigfix-{uid}/locks"))
+}
+
+/// What a target is locked by: each resolved `address:port` (+ path) of a URL, or the path of a
+/// host root.
+pub fn keys(spec: &TargetSpec) -> Vec<String> {
+    let Ok(url) = reqwest::Url::parse(&spec.endpoint) else {
+        return vec![format!("{} {}", spec.kind, spec.endpoint)];
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return vec![format!("{} {}", spec.kind, spec.endpoint)];
+    };
+    let path = url.path().trim_end_matches('/').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let mut keys: Vec<String> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(addresses) => addresses
+            .map(|address| format!("{} {address}{path}", spec.kind))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if keys.is_empty() {
+        keys.push(format!("{} {host}:{port}{path}", spec.kind));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Take the locks of every target, failing at once (changing nothing) if one is held.
+pub fn acquire_all<'a>(specs: impl IntoIterator<Item = &'a TargetSpec>) -> Result<Locks> {
+    let dir = lock_dir();
+    let mut keys: Vec<(String, String)> = specs
+        .into_iter()
+        .flat_map(|spec| keys(spec).into_iter().map(|key| (key, spec.label())))
+        .collect();
+    keys.sort();
+    keys.dedup_by(|a, b| a.0 == b.0);
+    let mut locks = Locks::default();
+    for (key, label) in keys {
+        locks.0.push(acquire(&dir, &key, &label)?);
+    }
+    Ok(locks)
+}
+
+/// Take the lock of `key` (naming `label` in messages), failing at once if held.
+pub fn acquire(dir: &Path, key: &str, label: &str) -> Result<Lock> {
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(dir)
         .with_path("create lock folder", dir)?;
-    let name = fingerprint(target.as_bytes()).replace("sha256:", "");
+    let name = fingerprint(key.as_bytes()).replace("sha256:", "");
     let path = dir.join(format!("{}.lock", &name[..16]));
     let mut file = OpenOptions::new()
         .read(true)
@@ -33,7 +106,7 @@ pub fn acquire(dir: &Path, target: &str) -> Result<Lock> {
         Ok(()) => {
             file.set_len(0).with_path("write lock file", &path)?;
             file.rewind().with_path("write lock file", &path)?;
-            writeln!(file, "pid {} {target}", std::process::id())
+            writeln!(file, "pid {} {label}", std::process::id())
                 .with_path("write lock file", &path)?;
             Ok(Lock { _file: file, path })
         }
@@ -41,7 +114,7 @@ pub fn acquire(dir: &Path, target: &str) -> Result<Lock> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             Err(Error::new(format!(
-                "another stigfix run is working on {target} ({}); nothing was changed",
+                "another stigfix run is working on {label} ({}); nothing was changed",
                 holder
                     .trim()
                     .split(' ')
@@ -65,8 +138,8 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_target_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path(), "ucp https://a").unwrap();
-        let error = acquire(dir.path(), "ucp https://a").unwrap_err();
+        let first = acquire(dir.path(), "ucp 127.0.0.1:1", "ucp https://a").unwrap();
+        let error = acquire(dir.path(), "ucp 127.0.0.1:1", "ucp https://a").unwrap_err();
         assert!(
             error
                 .message()
@@ -74,8 +147,24 @@ mod tests {
             "{}",
             error.message()
         );
-        let _other = acquire(dir.path(), "ucp https://b").unwrap();
+        let _other = acquire(dir.path(), "ucp 127.0.0.1:2", "ucp https://b").unwrap();
         drop(first);
-        acquire(dir.path(), "ucp https://a").unwrap();
+        acquire(dir.path(), "ucp 127.0.0.1:1", "ucp https://a").unwrap();
+    }
+
+    #[test]
+    fn two_spellings_of_one_endpoint_share_a_key() {
+        let kind = crate::targets::ucp::KIND;
+        let by_name = keys(&TargetSpec::new(kind, "https://localhost:8443"));
+        let by_address = keys(&TargetSpec::new(kind, "https://127.0.0.1:8443/"));
+        assert!(
+            by_name.iter().any(|key| by_address.contains(key)),
+            "{by_name:?} {by_address:?}"
+        );
+        let default_port = keys(&TargetSpec::new(kind, "https://127.0.0.1"));
+        assert_eq!(
+            default_port,
+            keys(&TargetSpec::new(kind, "https://127.0.0.1:443"))
+        );
     }
 }

@@ -12,12 +12,10 @@ use crate::error::{Error, Result};
 use crate::http::{self, TlsOptions};
 use crate::output::Output;
 use crate::playbook::{self, RuleFilter, RuleSet};
-use crate::secrets::{PasswordSources, Service};
+use crate::secrets::PasswordSources;
 use crate::site::SiteFile;
-use crate::targets::Target;
-use crate::targets::dtr::{DtrClient, DtrOptions};
-use crate::targets::host::{HostTarget, RestartPolicy};
-use crate::targets::ucp::UcpClient;
+use crate::targets::dtr::DtrOptions;
+use crate::targets::{Connector, TargetSpec, registry};
 
 /// Resolved settings.
 #[derive(Clone)]
@@ -25,7 +23,8 @@ pub struct Settings {
     pub site: SiteFile,
     pub ucp_url: Option<String>,
     pub dtr_url: Option<String>,
-    pub host_root: Option<PathBuf>,
+    /// Engine nodes, each by its root (`/` for this node).
+    pub host_roots: Vec<PathBuf>,
     pub username: Option<String>,
     pub tls: TlsOptions,
     pub playbooks: Vec<PathBuf>,
@@ -81,7 +80,11 @@ impl Settings {
         Ok(Settings {
             ucp_url,
             dtr_url,
-            host_root: args.host_root.clone().or_else(|| site.host_root.clone()),
+            host_roots: if args.host_roots.is_empty() {
+                site.host_root.iter().cloned().collect()
+            } else {
+                args.host_roots.clone()
+            },
             username: args.username.clone().or_else(|| site.username.clone()),
             tls: TlsOptions {
                 ca_cert: args.ca_cert.clone().or_else(|| site.ca_cert.clone()),
@@ -129,8 +132,13 @@ impl Settings {
         })
     }
 
-    /// The targets of this run, with credentials.
-    pub fn targets(&self) -> Result<Vec<Target>> {
+    /// The HTTP client of this run: its TLS settings and timeout.
+    pub fn http_client(&self) -> Result<reqwest::Client> {
+        http::client(&self.tls, self.timeout)
+    }
+
+    /// The targets the settings configure.
+    pub fn specs(&self) -> Result<Vec<TargetSpec>> {
         if let Some(cve_db) = &self.dtr.cve_db {
             if self.dtr_url.is_none() {
                 return Err(Error::usage("--cve-db needs a DTR target (--dtr-url)"));
@@ -138,48 +146,20 @@ impl Settings {
             std::fs::metadata(cve_db)
                 .map_err(|error| Error::io("read the CVE database", cve_db, &error))?;
         }
-        let mut targets = Vec::new();
-        if let Some(url) = &self.ucp_url {
-            let username = self.username()?;
-            let password = self.passwords.password(Service::Ucp, url, username)?;
-            let client = http::client(&self.tls, self.timeout)?;
-            targets.push(Target::Ucp(UcpClient::new(client, url, username, password)));
-        }
-        if let Some(url) = &self.dtr_url {
-            let username = self.username()?;
-            let password = self.passwords.password(Service::Dtr, url, username)?;
-            let client = http::client(&self.tls, self.timeout)?;
-            targets.push(Target::Dtr(DtrClient::new(
-                client,
-                url,
-                username,
-                password,
-                self.dtr.clone(),
-                self.output.clone(),
-            )));
-        }
-        if let Some(root) = &self.host_root {
-            let restart = match self.restart {
-                RestartArg::Never => RestartPolicy::Never,
-                RestartArg::IfNeeded => RestartPolicy::IfNeeded,
-            };
-            // A test hook: a stand-in for systemctl, which also allows restarts under a root
-            // other than `/`.
-            let systemctl = std::env::var_os("STIGFIX_SYSTEMCTL").map(PathBuf::from);
-            targets.push(Target::Host(HostTarget::new(root, restart, systemctl)?));
-        }
-        if targets.is_empty() {
-            return Err(Error::new("no target configured").with_hint(
-                "pass --ucp-url URL, --dtr-url URL and/or --host-root DIR (or STIGFIX_UCP_URL, STIGFIX_DTR_URL, STIGFIX_HOST_ROOT, or the site file); try `stigfix demo` to see a whole run",
-            ));
-        }
-        Ok(targets)
+        registry::configured(self)
     }
 
+    /// An engine over the targets the settings configure.
     pub fn engine(&self) -> Result<Engine> {
+        self.engine_for(&self.specs()?)
+    }
+
+    /// An engine over the given targets (those a snapshot or a saved plan names), connected
+    /// with this run's credentials and TLS settings.
+    pub fn engine_for(&self, specs: &[TargetSpec]) -> Result<Engine> {
         let rules = self.rule_set()?;
         Ok(Engine {
-            targets: self.targets()?,
+            targets: Connector::new(self).connect_all(specs)?,
             rules,
             insecure: self.tls.insecure,
             snapshot_dir: self.snapshot_dir.clone(),

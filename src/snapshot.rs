@@ -1,7 +1,12 @@
-//! Rollback snapshots: the exact original state of every target, written (0700 folder, 0600
-//! files, fsynced) before the first change. The manifest records what happened to each target and
-//! never holds a secret; the saved state files may (a config document can carry a backup
-//! passphrase), which is why they are readable by their owner only.
+//! Rollback snapshots, which are also the write-ahead journal of a change.
+//!
+//! Before the first write a snapshot holds, per target, the exact original state and what the
+//! change will write (folder 0700, files 0600, fsynced). Each target is marked `applying`
+//! (fsynced) before its first write and `applied` once verified, so after any death of the
+//! process — SIGKILL, an OOM kill, a power cut — `rollback --last` knows what may have changed.
+//! The manifest records each target (kind, endpoint: enough to rebuild it), the SHA-256 of each
+//! file it saved (a hand-edited snapshot is refused), and never holds a secret; the saved files
+//! may (a config document can carry a backup passphrase), which is why they are owner-only.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -11,17 +16,20 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::playbook::TargetKind;
-use crate::targets::Saved;
+use crate::targets::{Saved, TargetKind, TargetSpec, Written};
+use crate::values::fingerprint;
 
 const MANIFEST: &str = "manifest.json";
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What state a target of a snapshot is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetState {
-    /// Saved; not changed yet.
+    /// Saved; nothing written yet.
     Saved,
+    /// Writes have started and are not verified: anything of the change may have happened.
+    Applying,
     /// Changed and verified.
     Applied,
     /// Changed, then restored from this snapshot and verified.
@@ -30,12 +38,40 @@ pub enum TargetState {
     RestoreFailed,
 }
 
+impl TargetState {
+    /// Whether the target may differ from its saved state because of this snapshot's change.
+    pub fn may_be_changed(self) -> bool {
+        matches!(
+            self,
+            TargetState::Applying | TargetState::Applied | TargetState::RestoreFailed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Saved => "saved",
+            TargetState::Applying => "applying",
+            TargetState::Applied => "applied",
+            TargetState::RolledBack => "rolled-back",
+            TargetState::RestoreFailed => "restore-failed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ManifestTarget {
     pub kind: TargetKind,
     pub endpoint: String,
     /// File holding the saved state, inside the snapshot folder.
     pub file: String,
+    /// `sha256:…` of that file as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
+    /// File holding what the change writes (path, before, after), inside the snapshot folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_sha256: Option<String>,
     /// Fingerprint of the saved (original) state.
     pub fingerprint_before: String,
     /// Fingerprint of the state after the change was verified.
@@ -45,6 +81,15 @@ pub struct ManifestTarget {
     /// Paths of the settings changed.
     #[serde(default)]
     pub changes: Vec<String>,
+    /// The snapshot of the rollback that undid this target's change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<String>,
+}
+
+impl ManifestTarget {
+    pub fn spec(&self) -> TargetSpec {
+        TargetSpec::new(self.kind, self.endpoint.clone())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,11 +100,34 @@ pub struct Manifest {
     pub stigfix_version: String,
     /// `apply` or `rollback`.
     pub command: String,
-    /// Hash of the plan applied.
-    pub plan_hash: String,
+    /// The digest of the plan applied (`rollback of <id>` for a rollback).
+    #[serde(alias = "plan_hash")]
+    pub plan_digest: String,
+    /// For a rollback: the snapshot it rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
     #[serde(default)]
     pub insecure: bool,
     pub targets: Vec<ManifestTarget>,
+}
+
+/// What a snapshot is of.
+pub struct Header {
+    pub id: String,
+    pub created_at: String,
+    /// `apply` or `rollback`.
+    pub command: String,
+    pub plan_digest: String,
+    pub rollback_of: Option<String>,
+    pub insecure: bool,
+}
+
+/// What a snapshot saves of one target.
+pub struct Entry {
+    pub spec: TargetSpec,
+    pub saved: Saved,
+    pub written: Vec<Written>,
+    pub fingerprint_before: String,
 }
 
 /// A snapshot on disk.
@@ -70,29 +138,71 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Create the folder, write the saved states and the manifest, and fsync them all.
-    pub fn create(root: &Path, manifest: Manifest, saved: &[Saved]) -> Result<Snapshot> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)
-            .with_path("create snapshot folder", root)?;
-        let dir = root.join(&manifest.id);
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .with_path("create snapshot folder", &dir)?;
-        for state in saved {
-            write_private(&dir.join(&state.file), &state.bytes)?;
+    /// Create the folder, write every target's saved state, what the change writes and the
+    /// manifest, and fsync them all.
+    pub fn create(root: &Path, header: Header, entries: &[Entry]) -> Result<Snapshot> {
+        create_private_dir(root, true)?;
+        let dir = root.join(&header.id);
+        create_private_dir(&dir, false)?;
+        let mut targets = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let shared = entries
+                .iter()
+                .filter(|other| other.saved.file == entry.saved.file)
+                .count()
+                > 1;
+            let file = if shared {
+                format!("{index}-{}", entry.saved.file)
+            } else {
+                entry.saved.file.clone()
+            };
+            write_private(&dir.join(&file), &entry.saved.bytes)?;
+            let written_file = format!("{file}.written.json");
+            let written = serde_json::to_vec_pretty(&entry.written).expect("JSON serialises");
+            write_private(&dir.join(&written_file), &written)?;
+            targets.push(ManifestTarget {
+                kind: entry.spec.kind,
+                endpoint: entry.spec.endpoint.clone(),
+                file_sha256: Some(fingerprint(&entry.saved.bytes)),
+                file,
+                written_file: Some(written_file),
+                written_sha256: Some(fingerprint(&written)),
+                fingerprint_before: entry.fingerprint_before.clone(),
+                fingerprint_after: None,
+                state: TargetState::Saved,
+                changes: entry
+                    .written
+                    .iter()
+                    .map(|written| written.path.to_string())
+                    .collect(),
+                rolled_back_by: None,
+            });
         }
-        let snapshot = Snapshot { dir, manifest };
+        let snapshot = Snapshot {
+            dir,
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                id: header.id,
+                created_at: header.created_at,
+                stigfix_version: env!("CARGO_PKG_VERSION").to_string(),
+                command: header.command,
+                plan_digest: header.plan_digest,
+                rollback_of: header.rollback_of,
+                insecure: header.insecure,
+                targets,
+            },
+        };
         snapshot.save_manifest()?;
         sync_dir(&snapshot.dir)?;
         sync_dir(root)?;
         Ok(snapshot)
     }
 
-    /// Rewrite the manifest atomically (temporary file, fsync, rename).
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    /// Rewrite the manifest atomically (temporary file, fsync, rename, fsync of the folder).
     pub fn save_manifest(&self) -> Result<()> {
         let text =
             serde_json::to_string_pretty(&self.manifest).expect("manifests serialise") + "\n";
@@ -103,23 +213,17 @@ impl Snapshot {
         sync_dir(&self.dir)
     }
 
+    /// Record a target's state (and, once verified, its fingerprint), durably.
     pub fn set_state(
         &mut self,
-        kind: TargetKind,
-        endpoint: &str,
+        index: usize,
         state: TargetState,
         after: Option<String>,
     ) -> Result<()> {
-        if let Some(target) = self
-            .manifest
-            .targets
-            .iter_mut()
-            .find(|target| target.kind == kind && target.endpoint == endpoint)
-        {
-            target.state = state;
-            if after.is_some() {
-                target.fingerprint_after = after;
-            }
+        let target = &mut self.manifest.targets[index];
+        target.state = state;
+        if after.is_some() {
+            target.fingerprint_after = after;
         }
         self.save_manifest()
     }
@@ -162,28 +266,109 @@ impl Snapshot {
         Ok(snapshots)
     }
 
-    /// The newest snapshot that changed something (an `apply` or `rollback` with an applied target).
-    pub fn latest(root: &Path) -> Result<Snapshot> {
-        Snapshot::list(root)?
-            .into_iter()
+    /// Whether any target may still carry this snapshot's change.
+    pub fn has_changes(&self) -> bool {
+        self.manifest
+            .targets
+            .iter()
+            .any(|target| target.state.may_be_changed())
+    }
+
+    /// The newest `apply` snapshot, for `rollback --last`. When its change was rolled back
+    /// already, the error says by which snapshot and what a second rollback would do.
+    pub fn last_apply(root: &Path) -> Result<Snapshot> {
+        let snapshots = Snapshot::list(root)?;
+        let last = snapshots
+            .iter()
             .rev()
             .find(|snapshot| {
-                snapshot.manifest.targets.iter().any(|target| target.state == TargetState::Applied)
+                snapshot.manifest.command == "apply"
+                    && snapshot
+                        .manifest
+                        .targets
+                        .iter()
+                        .any(|target| target.state != TargetState::Saved)
             })
             .ok_or_else(|| {
                 Error::new(format!("no snapshot of an applied change in {}", root.display()))
                     .with_hint("snapshots are written by `stigfix apply`; pass --snapshot-dir if they are elsewhere")
-            })
+            })?;
+        if last.has_changes() {
+            return Ok(last.clone());
+        }
+        let by = last
+            .manifest
+            .targets
+            .iter()
+            .find_map(|target| target.rolled_back_by.clone());
+        let mut error = Error::new(format!(
+            "the last apply, snapshot {}, has already been rolled back{}; nothing was changed",
+            last.manifest.id,
+            by.as_ref()
+                .map(|id| format!(" (by snapshot {id})"))
+                .unwrap_or_default()
+        ));
+        error = match by {
+            Some(id) => error.with_hint(format!(
+                "`stigfix rollback {id}` would undo that rollback, putting the apply's changes back; to roll back an earlier apply, name its snapshot (`stigfix snapshots`)"
+            )),
+            None => error.with_hint(
+                "to roll back an earlier apply, name its snapshot (`stigfix snapshots`)",
+            ),
+        };
+        Err(error)
     }
 
+    /// The saved state of a target, checked against the SHA-256 the manifest recorded.
     pub fn saved(&self, target: &ManifestTarget) -> Result<Saved> {
-        let path = self.dir.join(&target.file);
-        let bytes = fs::read(&path).with_path("read snapshot file", &path)?;
+        let bytes = self.read_checked(&target.file, target.file_sha256.as_deref())?;
         Ok(Saved {
             file: target.file.clone(),
             bytes,
         })
     }
+
+    /// What the change wrote to a target; `None` for snapshots of older versions.
+    pub fn written(&self, target: &ManifestTarget) -> Result<Option<Vec<Written>>> {
+        let Some(file) = &target.written_file else {
+            return Ok(None);
+        };
+        let bytes = self.read_checked(file, target.written_sha256.as_deref())?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+            Error::new(format!(
+                "snapshot file {} is malformed: {error}",
+                self.dir.join(file).display()
+            ))
+        })
+    }
+
+    fn read_checked(&self, file: &str, sha256: Option<&str>) -> Result<Vec<u8>> {
+        let path = self.dir.join(file);
+        let bytes = fs::read(&path).with_path("read snapshot file", &path)?;
+        if let Some(expected) = sha256
+            && fingerprint(&bytes) != expected
+        {
+            return Err(Error::new(format!(
+                "snapshot file {} was changed after stigfix wrote it (its SHA-256 is not the one the manifest recorded); nothing was changed",
+                path.display()
+            ))
+            .with_hint("restore the snapshot folder from a backup; stigfix does not roll back to a state it did not save"));
+        }
+        Ok(bytes)
+    }
+
+    /// Remove this snapshot's folder.
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).with_path("remove snapshot", &self.dir)
+    }
+}
+
+fn create_private_dir(path: &Path, recursive: bool) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(recursive)
+        .mode(0o700)
+        .create(path)
+        .with_path("create snapshot folder", path)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -205,17 +390,16 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .with_path("sync snapshot folder", dir)
 }
 
-/// A new snapshot id: `20261122T100000Z-1a2b3c`.
-pub fn new_id(now: time::OffsetDateTime) -> String {
-    // Microseconds from the real clock keep ids of one second in order, even under a fixed
-    // STIGFIX_TEST_NOW.
-    let micros = time::OffsetDateTime::now_utc().microsecond();
+/// A new snapshot id: `20261122T100000.123456Z-1a2b3c`, from the real clock (not the run's
+/// pinned `STIGFIX_TEST_NOW`): ids sort in the order snapshots were made, which `--last` uses.
+pub fn new_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
     let seconds = now
         .format(&time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]"
         ))
         .expect("timestamps format");
-    let stamp = format!("{seconds}.{micros:06}Z");
+    let stamp = format!("{seconds}.{:06}Z", now.microsecond());
     let random: u32 = {
         use std::hash::{BuildHasher, Hasher};
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -231,69 +415,104 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn manifest(id: &str) -> Manifest {
-        Manifest {
-            format_version: 1,
-            id: id.into(),
-            created_at: "2026-11-22T10:00:00Z".into(),
-            stigfix_version: "0.1.0".into(),
-            command: "apply".into(),
-            plan_hash: "sha256:0".into(),
-            insecure: false,
-            targets: vec![ManifestTarget {
-                kind: TargetKind::Ucp,
-                endpoint: "https://ucp".into(),
+    fn entry() -> Entry {
+        Entry {
+            spec: TargetSpec::new(crate::targets::ucp::KIND, "https://ucp"),
+            saved: Saved {
                 file: "ucp-config.toml".into(),
-                fingerprint_before: "sha256:1".into(),
-                fingerprint_after: None,
-                state: TargetState::Saved,
-                changes: vec![],
-            }],
+                bytes: b"[a]\n".to_vec(),
+            },
+            written: vec![],
+            fingerprint_before: "sha256:1".into(),
         }
+    }
+
+    fn create(root: &Path, id: &str) -> Snapshot {
+        Snapshot::create(
+            root,
+            Header {
+                id: id.into(),
+                created_at: "2026-11-22T10:00:00Z".into(),
+                command: "apply".into(),
+                plan_digest: "sha256:0".into(),
+                rollback_of: None,
+                insecure: false,
+            },
+            &[entry()],
+        )
+        .unwrap()
     }
 
     #[test]
     fn snapshots_are_private_and_round_trip() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path().join("snapshots");
-        let mut snapshot = Snapshot::create(
-            &root,
-            manifest("20261122T100000Z-000001"),
-            &[Saved {
-                file: "ucp-config.toml".into(),
-                bytes: b"[a]\n".to_vec(),
-            }],
-        )
-        .unwrap();
+        let mut snapshot = create(&root, "20261122T100000Z-000001");
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(&snapshot.dir), 0o700);
         assert_eq!(mode(&snapshot.dir.join("ucp-config.toml")), 0o600);
         assert_eq!(mode(&snapshot.dir.join("manifest.json")), 0o600);
 
-        assert!(Snapshot::latest(&root).is_err());
+        assert!(Snapshot::last_apply(&root).is_err());
         snapshot
-            .set_state(
-                TargetKind::Ucp,
-                "https://ucp",
-                TargetState::Applied,
-                Some("sha256:2".into()),
-            )
+            .set_state(0, TargetState::Applied, Some("sha256:2".into()))
             .unwrap();
-        let latest = Snapshot::latest(&root).unwrap();
+        let latest = Snapshot::last_apply(&root).unwrap();
         assert_eq!(
             latest.manifest.targets[0].fingerprint_after.as_deref(),
             Some("sha256:2")
         );
         let saved = latest.saved(&latest.manifest.targets[0]).unwrap();
         assert_eq!(saved.bytes, b"[a]\n");
+        assert_eq!(
+            latest.written(&latest.manifest.targets[0]).unwrap(),
+            Some(vec![])
+        );
+    }
+
+    #[test]
+    fn a_hand_edited_snapshot_file_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let snapshot = create(root.path(), "20261122T100000Z-000002");
+        fs::write(snapshot.dir.join("ucp-config.toml"), "[a]\nb = 1\n").unwrap();
+        let error = snapshot.saved(&snapshot.manifest.targets[0]).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("was changed after stigfix wrote it"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_last_apply_says_what_a_second_rollback_would_do() {
+        let root = tempfile::tempdir().unwrap();
+        let mut snapshot = create(root.path(), "20261122T100000Z-000003");
+        snapshot.manifest.targets[0].state = TargetState::RolledBack;
+        snapshot.manifest.targets[0].rolled_back_by = Some("R".into());
+        snapshot.save_manifest().unwrap();
+        let error = Snapshot::last_apply(root.path()).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("already been rolled back (by snapshot R)")
+        );
+        assert!(
+            error
+                .hint()
+                .unwrap()
+                .contains("`stigfix rollback R` would undo")
+        );
     }
 
     #[test]
     fn ids_sort_by_time() {
-        let a = new_id(time::macros::datetime!(2026-11-22 10:00:00 UTC));
-        let b = new_id(time::macros::datetime!(2026-11-22 10:00:01 UTC));
-        assert!(a < b);
-        assert!(a.starts_with("20261122T100000."));
+        let a = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id();
+        assert!(a < b, "{a} {b}");
+        assert_eq!(a.len(), "20261122T100000.123456Z-1a2b3c".len());
     }
 }

@@ -18,42 +18,22 @@ use crate::keypath::KeyPath;
 pub use parse::{item_value as parse_item_value, load_paths, parse_playbook, plain_value, shipped};
 pub use resolve::{ResolvedRule, ResolvedSetting, RuleFilter, RuleSet, SettingValue, resolve};
 
-/// What a rule acts on.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// UCP / MKE `config-toml`.
-    Ucp,
-    /// DTR / MSR settings and repositories.
-    Dtr,
-    /// One Docker Engine node's files.
-    Host,
-}
-
-impl TargetKind {
-    pub fn parse(text: &str) -> Option<TargetKind> {
-        match text {
-            "ucp" => Some(TargetKind::Ucp),
-            "dtr" => Some(TargetKind::Dtr),
-            "host" => Some(TargetKind::Host),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Ucp => "ucp",
-            TargetKind::Dtr => "dtr",
-            TargetKind::Host => "host",
-        }
-    }
-}
+pub use crate::targets::TargetKind;
+use crate::values::{display_list, display_value, format_mode, parse_mode, values_equal};
 
 /// How a rule is carried out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Assessed, and fixed by `apply` when not compliant.
     Enforce,
@@ -110,20 +90,6 @@ pub struct Setting {
     /// mode stricter, so such a setting needs no `value`.
     pub mode_within: Option<u32>,
     pub location: Location,
-}
-
-/// A file mode as stigfix shows it: four octal digits.
-pub fn format_mode(mode: u32) -> String {
-    format!("{:04o}", mode & 0o7777)
-}
-
-/// Parse `"644"`, `"0644"` or `"0o644"`; `None` unless octal digits of at most 0o7777.
-pub fn parse_mode(text: &str) -> Option<u32> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    if digits.is_empty() || digits.len() > 4 {
-        return None;
-    }
-    u32::from_str_radix(digits, 8).ok()
 }
 
 impl Setting {
@@ -199,10 +165,10 @@ impl Setting {
     pub fn describe_requirement(&self, desired: Option<&toml::Value>) -> String {
         let mut parts = Vec::new();
         if let Some(allowed) = &self.one_of {
-            parts.push(format!("one of {}", list(allowed)));
+            parts.push(format!("one of {}", display_list(allowed)));
         }
         if let Some(denied) = &self.not_in {
-            parts.push(format!("not {}", list(denied)));
+            parts.push(format!("not {}", display_list(denied)));
         }
         if let Some(min) = self.min {
             parts.push(format!(">= {min}"));
@@ -219,40 +185,6 @@ impl Setting {
             parts.push(format!("= {}", display_value(desired)));
         }
         format!("{} {}", self.path, parts.join(", "))
-    }
-}
-
-fn list(values: &[toml::Value]) -> String {
-    let items: Vec<String> = values.iter().map(display_value).collect();
-    format!("[{}]", items.join(", "))
-}
-
-/// Equality of TOML values, with integers and floats of the same number equal.
-pub fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
-    match (a, b) {
-        (toml::Value::Integer(x), toml::Value::Float(y))
-        | (toml::Value::Float(y), toml::Value::Integer(x)) => (*x as f64) == *y,
-        (toml::Value::Array(x), toml::Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| values_equal(x, y))
-        }
-        _ => a == b,
-    }
-}
-
-/// A value as TOML source text (`true`, `"request"`, `["a", "b"]`).
-pub fn display_value(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(text) => {
-            let shown: String = if text.chars().count() > 60 {
-                let prefix: String = text.chars().take(57).collect();
-                format!("{prefix}...")
-            } else {
-                text.clone()
-            };
-            format!("{:?}", shown)
-        }
-        toml::Value::Array(items) => list(items),
-        other => other.to_string(),
     }
 }
 
@@ -358,6 +290,8 @@ pub struct Rule {
 pub struct Playbook {
     /// Where it came from: a path, or `(shipped) playbooks/NAME.toml`.
     pub source: String,
+    /// `sha256:…` of the playbook's text.
+    pub sha256: String,
     pub path: Option<PathBuf>,
     pub benchmark: Arc<Benchmark>,
     pub description: String,

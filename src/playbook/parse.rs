@@ -144,6 +144,7 @@ impl Context<'_> {
         let (benchmark, description) = benchmark.expect("no problems means a benchmark");
         Ok(Playbook {
             source: self.source.to_string(),
+            sha256: crate::values::fingerprint(self.text.as_bytes()),
             path: path.map(Path::to_path_buf),
             benchmark,
             description,

@@ -9,6 +9,7 @@ use super::{
 use crate::benchmark::Severity;
 use crate::error::{Error, Result};
 use crate::keypath::KeyPath;
+use crate::plan::PlaybookRef;
 use crate::site::{SiteFile, Waiver};
 
 /// The value a setting resolved to.
@@ -68,8 +69,8 @@ impl ResolvedRule {
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<ResolvedRule>,
-    /// `(name, source)` of every playbook used.
-    pub playbooks: Vec<(String, String)>,
+    /// Every playbook used.
+    pub playbooks: Vec<PlaybookRef>,
 }
 
 impl RuleSet {
@@ -77,6 +78,49 @@ impl RuleSet {
         self.rules
             .iter()
             .filter(move |rule| rule.rule.target == kind)
+    }
+
+    /// `sha256:…` of everything a plan's changes are derived from besides the live state: the
+    /// playbooks' texts, the values their variables resolved to, the waivers, and which rules
+    /// the filters kept. Where a file sits does not count.
+    pub fn digest(&self) -> String {
+        use std::fmt::Write;
+        let mut text = String::new();
+        for playbook in &self.playbooks {
+            let _ = writeln!(text, "playbook {} {}", playbook.name, playbook.sha256);
+        }
+        for rule in &self.rules {
+            let _ = writeln!(
+                text,
+                "rule {} {} {} {:?}",
+                rule.stig_id(),
+                rule.rule.target,
+                rule.rule.mode.as_str(),
+                rule.rule.matching
+            );
+            for setting in &rule.settings {
+                let spec = &setting.setting;
+                let _ = writeln!(
+                    text,
+                    "  {} {:?} {:?} {:?} {:?} {:?} {:?}",
+                    spec.path,
+                    setting.value,
+                    spec.one_of,
+                    spec.not_in,
+                    spec.min,
+                    spec.max,
+                    spec.mode_within
+                );
+            }
+            if let Some(waiver) = &rule.waiver {
+                let _ = writeln!(
+                    text,
+                    "  waiver {:?} {:?} {:?} {:?}",
+                    waiver.justification, waiver.approver, waiver.ticket, waiver.expires
+                );
+            }
+        }
+        crate::values::fingerprint(text.as_bytes())
     }
 }
 
@@ -139,8 +183,11 @@ pub fn resolve(
 
     let mut set = RuleSet::default();
     for playbook in by_benchmark.values() {
-        set.playbooks
-            .push((playbook.name(), playbook.source.clone()));
+        set.playbooks.push(PlaybookRef {
+            name: playbook.name(),
+            source: playbook.source.clone(),
+            sha256: playbook.sha256.clone(),
+        });
         for rule in &playbook.rules {
             let settings = rule
                 .settings

@@ -1,7 +1,11 @@
 //! What every target's live state offers the pure assessment (`crate::assess`): values at key
-//! paths, the expansion of wildcard paths, and whether a path can be written.
+//! paths, where each was read, the expansion of wildcard paths, whether a path can be written —
+//! and the records of change that plans and snapshots carry.
+
+use serde::{Deserialize, Serialize};
 
 use crate::keypath::KeyPath;
+use crate::values::{json_to_toml, toml_to_json, values_equal};
 
 /// One setting to change on a target.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,6 +16,54 @@ pub struct Edit {
     pub after: toml::Value,
     /// STIG IDs of the rules that want this change.
     pub rules: Vec<String>,
+}
+
+/// What a write changes at one path: the value before and after (`None`: not set). A snapshot
+/// keeps these (privately: they may hold secrets) so a restore can tell, path by path, what is
+/// still the value this run wrote (put back), what is back already (left), and what somebody
+/// else changed since (reported, never overwritten).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub path: KeyPath,
+    #[serde(with = "optional_value")]
+    pub before: Option<toml::Value>,
+    #[serde(with = "optional_value")]
+    pub after: Option<toml::Value>,
+}
+
+impl Written {
+    pub fn of(edits: &[Edit]) -> Vec<Written> {
+        edits
+            .iter()
+            .map(|edit| Written {
+                path: edit.path.clone(),
+                before: edit.before.clone(),
+                after: Some(edit.after.clone()),
+            })
+            .collect()
+    }
+}
+
+/// TOML values stored as JSON (`null` for not set).
+mod optional_value {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<toml::Value>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value
+            .as_ref()
+            .map(super::toml_to_json)
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<toml::Value>, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(super::json_to_toml(&value))
+    }
 }
 
 /// Saved state of a target, enough to restore it exactly.
@@ -44,10 +96,49 @@ pub trait Document {
     fn explain(&self, _path: &KeyPath) -> Option<String> {
         None
     }
+
+    /// Where the value at `path` was read: an endpoint (`GET https://…/api/ucp/config-toml`)
+    /// or a file (`/etc/docker/daemon.json`, with `:line` where known).
+    fn source(&self, _path: &KeyPath) -> Option<String> {
+        None
+    }
+
+    /// Why the value at `path` cannot be determined (a configuration stigfix cannot interpret,
+    /// a file it cannot read): the rule is then `unknown`, never `pass`.
+    fn unknown(&self, _path: &KeyPath) -> Option<String> {
+        None
+    }
+
+    /// Whether two values at `path` are the same setting (a target may know that `"0644"` and
+    /// `644`, or two orders of a list, are).
+    fn same(&self, _path: &KeyPath, a: Option<&toml::Value>, b: Option<&toml::Value>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => values_equal(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 impl Document for toml::Table {
     fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
         path.lookup(self).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_values_round_trip_through_json() {
+        let written = Written {
+            path: KeyPath::parse("a.b").unwrap(),
+            before: None,
+            after: Some(toml::Value::Array(vec![1.into()])),
+        };
+        let text = serde_json::to_string(&written).unwrap();
+        assert_eq!(text, r#"{"path":"a.b","before":null,"after":[1]}"#);
+        assert_eq!(serde_json::from_str::<Written>(&text).unwrap(), written);
     }
 }

@@ -1,5 +1,10 @@
-//! The targets stigfix reads and changes. Each target reads its live state, applies edits with
-//! verification, and restores saved state; the engine (`crate::engine`) drives them alike.
+//! The targets stigfix reads and changes, behind one seam.
+//!
+//! A target is a folder here with its client, its live state, its edits and its saved state,
+//! and one line in [`registry`]. It implements [`Target`] (read; and, when it can change
+//! anything, apply and restore) and its state implements [`LiveState`] (the [`Document`] that
+//! the pure assessment reads, plus what a plan and a snapshot need). A read-only target
+//! implements `read` and its state's `Document` and `fingerprint`; the defaults do the rest.
 //!
 //! | target | live state | document paths |
 //! |---|---|---|
@@ -10,260 +15,192 @@
 pub mod document;
 pub mod dtr;
 pub mod host;
-pub mod toml_doc;
+pub mod registry;
 pub mod ucp;
 
-pub use document::{Document, Edit, Saved};
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::Result;
-use crate::keypath::KeyPath;
-use crate::playbook::TargetKind;
+use serde::{Deserialize, Serialize};
 
-/// A configured target.
-pub enum Target {
-    Ucp(ucp::UcpClient),
-    Dtr(dtr::DtrClient),
-    Host(host::HostTarget),
+pub use document::{Document, Edit, Saved, Written};
+pub use registry::{Connector, Registration, TargetKind};
+
+use crate::error::{Error, Result};
+
+/// Which target, and where: the identity every result, change, lock and snapshot entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TargetSpec {
+    pub kind: TargetKind,
+    /// The base URL (`https://ucp.example.mil`) or the host root (`/`, `/mnt/node1`).
+    pub endpoint: String,
 }
 
-/// A target's live state as read.
-#[derive(Clone, Debug)]
-pub enum Live {
-    Ucp(ucp::UcpLive),
-    Dtr(dtr::DtrLive),
-    Host(host::HostLive),
-}
-
-impl Target {
-    pub fn kind(&self) -> TargetKind {
-        match self {
-            Target::Ucp(_) => TargetKind::Ucp,
-            Target::Dtr(_) => TargetKind::Dtr,
-            Target::Host(_) => TargetKind::Host,
+impl TargetSpec {
+    pub fn new(kind: TargetKind, endpoint: impl Into<String>) -> TargetSpec {
+        TargetSpec {
+            kind,
+            endpoint: endpoint.into(),
         }
     }
 
-    pub fn endpoint(&self) -> &str {
-        match self {
-            Target::Ucp(client) => client.endpoint(),
-            Target::Dtr(client) => client.endpoint(),
-            Target::Host(host) => host.endpoint(),
-        }
+    /// `ucp:ucp.example.mil`, `host:/mnt/node1`: short, unique in a run, stable across runs.
+    pub fn id(&self) -> String {
+        let place = self
+            .endpoint
+            .split_once("://")
+            .map_or(self.endpoint.as_str(), |(_, rest)| rest);
+        format!("{}:{place}", self.kind)
     }
 
-    /// `ucp https://ucp.example.mil`.
+    /// `ucp https://ucp.example.mil`, as messages name a target.
     pub fn label(&self) -> String {
-        format!("{} {}", self.kind().as_str(), self.endpoint())
+        format!("{} {}", self.kind, self.endpoint)
+    }
+}
+
+impl fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Set when the run must stop starting new writes (Ctrl-C, SIGTERM). A write already sent is
+/// finished — a write that was sent may have happened, so it belongs to the restore.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
     }
 
-    pub fn request_count(&self) -> usize {
-        match self {
-            Target::Ucp(client) => client.request_count(),
-            Target::Dtr(client) => client.request_count(),
-            Target::Host(_) => 0,
-        }
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 
-    pub async fn read(&self) -> Result<Live> {
-        match self {
-            Target::Ucp(client) => Ok(Live::Ucp(client.read().await?)),
-            Target::Dtr(client) => Ok(Live::Dtr(client.read().await?)),
-            Target::Host(host) => Ok(Live::Host(host.read().await?)),
-        }
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 
-    /// Write the edits and verify them; returns the state read back.
-    pub async fn apply(&self, live: &Live, edits: &[Edit]) -> Result<Live> {
-        match (self, live) {
-            (Target::Ucp(client), Live::Ucp(live)) => {
-                Ok(Live::Ucp(client.apply(live, edits).await?))
-            }
-            (Target::Dtr(client), Live::Dtr(live)) => {
-                Ok(Live::Dtr(client.apply(live, edits).await?))
-            }
-            (Target::Host(host), Live::Host(live)) => {
-                Ok(Live::Host(host.apply(live, edits).await?))
-            }
-            _ => unreachable!("a target is applied with its own live state"),
+    /// `Err` when set: the error a write returns once it has finished what it sent.
+    pub fn check(&self) -> Result<()> {
+        if self.is_set() {
+            Err(Error::interrupted())
+        } else {
+            Ok(())
         }
+    }
+}
+
+/// One configured target: something stigfix reads and maybe changes.
+#[async_trait::async_trait]
+pub trait Target: Send + Sync {
+    fn spec(&self) -> &TargetSpec;
+
+    /// Requests sent so far (benchmarks, the demo's narration).
+    fn request_count(&self) -> usize {
+        0
+    }
+
+    /// Read the live state.
+    async fn read(&self) -> Result<Box<dyn LiveState>>;
+
+    /// Write `edits` to the state `live` was read as, verify every value by reading back, and
+    /// return the state read back. Stop starting new writes once `stop` is set, finish those
+    /// sent, and fail. The default: a read-only target.
+    async fn apply(
+        &self,
+        _live: &dyn LiveState,
+        _edits: &[Edit],
+        _stop: &Stop,
+    ) -> Result<Box<dyn LiveState>> {
+        Err(read_only(self.spec()))
     }
 
     /// After a verified apply: work that follows it (a daemon restart), as lines to report.
-    pub async fn post_apply(&self, edits: &[Edit]) -> Result<Vec<String>> {
-        match self {
-            Target::Ucp(_) | Target::Dtr(_) => Ok(Vec::new()),
-            Target::Host(host) => host.post_apply(edits).await,
-        }
+    async fn post_apply(&self, _edits: &[Edit]) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 
-    /// The current state of what restoring `saved` will change (for the snapshot a rollback
-    /// writes before it changes anything).
-    pub fn capture(&self, live: &Live, saved: &Saved) -> Result<Saved> {
-        match (self, live) {
-            (Target::Host(host), _) => host.capture(saved),
-            (_, live) => live.saved(&live.edits_to_saved(saved)),
-        }
+    /// Put back the saved values of the settings in `scope` (what a write changed and is still
+    /// live now), leaving everything else as it is now, and verify them. `now` is the state
+    /// just read.
+    async fn restore(
+        &self,
+        _now: &dyn LiveState,
+        _saved: &Saved,
+        _scope: &[Written],
+    ) -> Result<Box<dyn LiveState>> {
+        Err(read_only(self.spec()))
     }
 
     /// What must still be done by hand after restoring `saved` (a daemon restart).
-    pub fn restore_actions(&self, saved: &Saved) -> Vec<String> {
-        match self {
-            Target::Ucp(_) | Target::Dtr(_) => Vec::new(),
-            Target::Host(host) => host.restore_actions(saved),
-        }
-    }
-
-    /// Put saved state back and verify it. `now` is the state the caller has just read, if it
-    /// could (a target that compares against it need not read everything again).
-    pub async fn restore(&self, now: Option<&Live>, saved: &Saved) -> Result<Live> {
-        match self {
-            Target::Ucp(client) => {
-                let text = String::from_utf8(saved.bytes.clone()).map_err(|_| {
-                    crate::error::Error::new(format!(
-                        "snapshot file {} is not UTF-8 text",
-                        saved.file
-                    ))
-                })?;
-                Ok(Live::Ucp(client.restore(&text).await?))
-            }
-            Target::Dtr(client) => {
-                let now = match now {
-                    Some(Live::Dtr(now)) => Some(now),
-                    _ => None,
-                };
-                Ok(Live::Dtr(client.restore(now, saved).await?))
-            }
-            Target::Host(host) => Ok(Live::Host(host.restore(saved).await?)),
-        }
+    fn restore_actions(&self, _saved: &Saved) -> Vec<String> {
+        Vec::new()
     }
 }
 
-impl Live {
-    fn document(&self) -> &dyn Document {
-        match self {
-            Live::Ucp(live) => live,
-            Live::Dtr(live) => live,
-            Live::Host(live) => live,
-        }
-    }
-
-    pub fn fingerprint(&self) -> &str {
-        match self {
-            Live::Ucp(live) => &live.fingerprint,
-            Live::Dtr(live) => &live.fingerprint,
-            Live::Host(live) => &live.fingerprint,
-        }
-    }
+/// A target's live state as read: the document the assessment reads, and what plans and
+/// snapshots need of it.
+pub trait LiveState: Document + Any + Send + Sync + fmt::Debug {
+    /// `sha256:…` of the state, for the drift guard.
+    fn fingerprint(&self) -> &str;
 
     /// Observations about the target for the plan (not findings of a rule).
-    pub fn notes(&self) -> Vec<String> {
-        match self {
-            Live::Ucp(_) => Vec::new(),
-            Live::Dtr(live) => live.notes(),
-            Live::Host(live) => live.notes(),
-        }
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
     }
 
-    /// Actions the edits bring with them beyond the writes (e.g. a daemon restart).
-    pub fn actions(&self, edits: &[Edit]) -> Vec<String> {
-        match self {
-            Live::Ucp(_) | Live::Dtr(_) => Vec::new(),
-            Live::Host(live) => live.actions(edits),
-        }
+    /// Work the edits bring with them beyond the writes (e.g. a daemon restart).
+    fn actions(&self, _edits: &[Edit]) -> Vec<String> {
+        Vec::new()
     }
 
     /// The state to save before `edits` change anything.
-    pub fn saved(&self, edits: &[Edit]) -> Result<Saved> {
-        match self {
-            Live::Ucp(live) => Ok(Saved {
-                file: "ucp-config.toml".into(),
-                bytes: live.text.clone().into_bytes(),
-            }),
-            Live::Dtr(live) => live.saved(edits),
-            Live::Host(live) => live.saved(edits),
-        }
+    fn saved(&self, _edits: &[Edit]) -> Result<Saved> {
+        Err(Error::new(
+            "this target is read-only: it has no state to save",
+        ))
+    }
+
+    /// The current state of everything restoring `saved` will change: what a rollback saves
+    /// first, so the rollback itself can be undone.
+    fn capture(&self, saved: &Saved) -> Result<Saved> {
+        self.saved(&self.edits_to_saved(saved))
     }
 
     /// What `edits` change, for the plan: a unified diff (secrets redacted) or the requests.
-    pub fn diff(&self, edits: &[Edit]) -> Result<String> {
-        match self {
-            Live::Ucp(live) => {
-                let planned = toml_doc::apply_edits(&live.text, edits)?;
-                Ok(toml_doc::redacted_diff(&live.text, &planned))
-            }
-            Live::Dtr(live) => live.diff(edits),
-            Live::Host(live) => live.diff(edits),
-        }
+    fn diff(&self, _edits: &[Edit]) -> Result<String> {
+        Ok(String::new())
     }
 
-    /// What a rollback to saved state changes (for its preview).
-    pub fn diff_to_saved(&self, saved: &Saved) -> String {
-        match self {
-            Live::Ucp(live) => {
-                toml_doc::redacted_diff(&live.text, &String::from_utf8_lossy(&saved.bytes))
-            }
-            Live::Dtr(live) => live.diff_to_saved(saved),
-            Live::Host(live) => live.diff_to_saved(saved),
-        }
+    /// What restoring the `scope` of saved state changes (for a rollback's preview).
+    fn diff_to_saved(&self, _saved: &Saved, _scope: &[Written]) -> String {
+        String::new()
     }
 
-    /// Edits that turn this state into the saved one, for showing a rollback as a plan.
-    pub fn edits_to_saved(&self, saved: &Saved) -> Vec<Edit> {
-        match self {
-            Live::Ucp(live) => {
-                let Ok(target) =
-                    toml_doc::parse_values(&String::from_utf8_lossy(&saved.bytes), "snapshot")
-                else {
-                    return Vec::new();
-                };
-                let mut edits = Vec::new();
-                collect_differences(&live.values, &target, &mut Vec::new(), &mut edits);
-                edits
-            }
-            Live::Dtr(live) => live.edits_to_saved(saved),
-            Live::Host(live) => live.edits_to_saved(saved),
-        }
+    /// Edits that turn this state into the saved one.
+    fn edits_to_saved(&self, _saved: &Saved) -> Vec<Edit> {
+        Vec::new()
     }
 }
 
-impl Document for Live {
-    fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
-        self.document().lookup(path)
-    }
-
-    fn expand(&self, pattern: &KeyPath) -> Vec<KeyPath> {
-        self.document().expand(pattern)
-    }
-
-    fn writable(&self, path: &KeyPath) -> std::result::Result<(), String> {
-        self.document().writable(path)
-    }
-
-    fn explain(&self, path: &KeyPath) -> Option<String> {
-        self.document().explain(path)
-    }
+/// The state a target read itself, from the `dyn` the engine hands back.
+pub fn own_state<'a, T: LiveState>(live: &'a dyn LiveState, spec: &TargetSpec) -> Result<&'a T> {
+    (live as &dyn Any).downcast_ref::<T>().ok_or_else(|| {
+        Error::new(format!(
+            "{}: given the state of another kind of target (a bug in stigfix)",
+            spec.label()
+        ))
+    })
 }
 
-fn collect_differences(
-    live: &toml::Table,
-    target: &toml::Table,
-    prefix: &mut Vec<String>,
-    edits: &mut Vec<Edit>,
-) {
-    for (key, wanted) in target {
-        prefix.push(key.clone());
-        match (live.get(key), wanted) {
-            (Some(toml::Value::Table(now)), toml::Value::Table(wanted)) => {
-                collect_differences(now, wanted, prefix, edits);
-            }
-            (now, wanted) if now != Some(wanted) => edits.push(Edit {
-                path: KeyPath::from_segments(prefix.clone()),
-                before: now.cloned(),
-                after: wanted.clone(),
-                rules: Vec::new(),
-            }),
-            _ => {}
-        }
-        prefix.pop();
-    }
+fn read_only(spec: &TargetSpec) -> Error {
+    Error::new(format!(
+        "{} is read-only: stigfix never changes it",
+        spec.label()
+    ))
 }

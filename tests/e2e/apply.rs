@@ -191,7 +191,7 @@ fn apply_refuses_while_another_run_holds_the_target_lock() {
     env.run(&["apply", "--yes"]).assert_code(0);
     env.sim.ucp().set_config_toml(NONCOMPLIANT_CONFIG).unwrap();
     let drifted = env.config();
-    let locks: Vec<_> = std::fs::read_dir(env.snapshot_dir().join(".locks"))
+    let locks: Vec<_> = std::fs::read_dir(env.path("locks"))
         .expect("lock folder")
         .map(|e| e.unwrap().path())
         .collect();

@@ -325,8 +325,26 @@ fn ubuntu_node_plan_apply_idempotent_and_exact_rollback() {
         );
     }
 
-    // The rollback is itself undoable: back to exactly the applied state.
-    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    // `--last` is the last apply, which is rolled back now: it says so, and names the rollback.
+    let again = env.run(&["rollback", "--last", "--yes"]);
+    again.assert_code(1);
+    assert!(
+        again
+            .error_line()
+            .contains("has already been rolled back (by snapshot"),
+        "{}",
+        again.stderr
+    );
+    // The rollback is itself undoable by naming its snapshot: back to exactly the applied state.
+    let undo = rollback_snapshot(&env);
+    assert!(
+        again.stderr.contains(&format!(
+            "`stigfix rollback {undo}` would undo that rollback"
+        )),
+        "{}",
+        again.stderr
+    );
+    env.run(&["rollback", &undo, "--yes"]).assert_code(0);
     assert_tree(&root, &applied, "after rolling back the rollback");
 }
 
@@ -1170,4 +1188,20 @@ type DtrState = (serde_json::Value, Vec<SimRepo>);
 
 fn dtr_state(env: &TestEnv) -> DtrState {
     (env.sim.dtr().settings(), env.sim.dtr().repositories())
+}
+
+/// The id of the newest snapshot made by a rollback.
+fn rollback_snapshot(env: &TestEnv) -> String {
+    env.snapshot_dirs()
+        .into_iter()
+        .rev()
+        .find(|dir| {
+            let manifest = json(&fs::read_to_string(dir.join("manifest.json")).unwrap());
+            manifest["command"] == "rollback"
+        })
+        .and_then(|dir| {
+            dir.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .expect("a rollback snapshot")
 }

@@ -45,12 +45,12 @@ fn plan_without_detailed_exitcode_exits_0() {
 }
 
 #[test]
-fn plan_json_follows_format_version_1() {
+fn plan_json_follows_format_version_2() {
     let env = TestEnv::https();
     let out = env.run(&["plan", "--format", "json"]);
     out.assert_code(0);
     let plan = json(&out.stdout);
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(plan["stigfix_version"], env!("CARGO_PKG_VERSION"));
     let created = plan["created_at"].as_str().expect("created_at");
     time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
@@ -136,7 +136,7 @@ fn plan_out_saves_the_json_plan() {
     let out = env.run(&["plan", "--out", file.to_str().unwrap()]);
     out.assert_code(0);
     let saved = json(&std::fs::read_to_string(&file).expect("plan file"));
-    assert_eq!(saved["format_version"], 1);
+    assert_eq!(saved["format_version"], 2);
     assert_eq!(saved["targets"][0]["endpoint"], env.url());
     assert!(!out.stdout.contains("\"format_version\""), "{}", out.stdout);
     assert_eq!(env.sim.write_count(), 0);

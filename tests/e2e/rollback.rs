@@ -96,10 +96,14 @@ fn rollback_without_yes_and_no_tty_refuses() {
 }
 
 #[test]
-fn rollback_refuses_when_the_target_changed_since_the_apply() {
+fn rollback_refuses_when_a_setting_it_wrote_changed_since() {
     let env = TestEnv::http();
     env.run(&["apply", "--yes"]).assert_code(0);
-    let later = env.config().replace("/var/backups/mke", "/srv/backups/mke");
+    // Somebody sets the audit level the apply wrote to something else.
+    let later = env
+        .config()
+        .replace("level = \"request\"", "level = \"metadata\"");
+    assert_ne!(later, env.config());
     env.sim.ucp().set_config_toml(&later).unwrap();
     let expected = env.config();
     let writes = env.sim.write_count();
@@ -108,6 +112,10 @@ fn rollback_refuses_when_the_target_changed_since_the_apply() {
     let error = out.error_line();
     assert!(error.contains("changed since snapshot"), "{error}");
     assert!(error.contains(&env.url()), "{error}");
+    assert!(
+        error.contains("`audit_log_configuration.level` is now \"metadata\" (the snapshot's change wrote \"request\")"),
+        "{error}"
+    );
     assert!(out.stderr.contains("--force"), "{}", out.stderr);
     assert_eq!(env.sim.write_count(), writes);
     assert_eq!(env.config(), expected);
@@ -115,6 +123,27 @@ fn rollback_refuses_when_the_target_changed_since_the_apply() {
     env.run(&["rollback", "--last", "--yes", "--force"])
         .assert_code(0);
     assert_eq!(env.config(), env.original);
+}
+
+/// A setting the apply did not write changed since (the backup path): the rollback puts back
+/// what the apply wrote and keeps that later change.
+#[test]
+fn rollback_keeps_a_later_change_to_a_setting_it_did_not_write() {
+    let env = TestEnv::http();
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let later = env.config().replace("/var/backups/mke", "/srv/backups/mke");
+    env.sim.ucp().set_config_toml(&later).unwrap();
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_eq!(
+        env.sim.ucp().get("backup_schedule_config.path"),
+        Some(toml::Value::String("/srv/backups/mke".into()))
+    );
+    let original = env.original.replace("/var/backups/mke", "/srv/backups/mke");
+    assert_eq!(
+        env.config(),
+        original,
+        "everything else is as before the apply"
+    );
 }
 
 #[test]

@@ -135,6 +135,7 @@ impl TestEnv {
             ("XDG_CONFIG_HOME".into(), root.join("config").into()),
             ("XDG_STATE_HOME".into(), root.join("state").into()),
             ("STIGFIX_SNAPSHOT_DIR".into(), root.join("snapshots").into()),
+            ("STIGFIX_LOCK_DIR".into(), root.join("locks").into()),
             ("STIGFIX_USERNAME".into(), "admin".into()),
             ("STIGFIX_PASSWORD".into(), PASSWORD.into()),
             ("STIGFIX_CONFIG".into(), site.into()),
@@ -440,10 +441,40 @@ pub fn leaves(table: &toml::Table) -> Vec<(String, toml::Value)> {
     out
 }
 
-/// Parse stdout as JSON.
+/// Parse text as JSON. A stigfix plan (it has `rules_digest`) must also validate against the
+/// shipped schema, `docs/plan.schema.json`.
 #[track_caller]
 pub fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+    let value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"));
+    if value.get("rules_digest").is_some() {
+        assert_valid_plan(&value);
+    }
+    value
+}
+
+/// Validate a plan against `docs/plan.schema.json`.
+#[track_caller]
+pub fn assert_valid_plan(plan: &serde_json::Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/plan.schema.json"
+        ))
+        .expect("docs/plan.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+    });
+    let problems: Vec<String> = validator
+        .iter_errors(plan)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "the plan does not validate against docs/plan.schema.json:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Asserts that `needle` is nowhere in `haystack`.

@@ -55,23 +55,6 @@ struct Pending {
     mode: Option<u32>,
 }
 
-/// Parse a mode value: a string of octal digits ("0644", "644") or an integer written with
-/// octal digits (644).
-pub fn parse_mode(value: &toml::Value) -> Option<u32> {
-    let text = match value {
-        toml::Value::String(text) => text.trim().to_string(),
-        toml::Value::Integer(number) => number.to_string(),
-        _ => return None,
-    };
-    let text = text.strip_prefix("0o").unwrap_or(&text);
-    if text.is_empty() || text.len() > 5 {
-        return None;
-    }
-    u32::from_str_radix(text, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777)
-}
-
 fn string_list(edit: &Edit) -> Result<Vec<String>> {
     match &edit.after {
         toml::Value::Array(items) => items
@@ -127,7 +110,7 @@ pub fn compute(state: &State, edits: &[Edit]) -> Result<ChangeSet> {
                         pending.gid = Some(state.users.check_group(&value).map_err(Error::new)?);
                     }
                     _ => {
-                        pending.mode = Some(parse_mode(&edit.after).ok_or_else(|| {
+                        pending.mode = Some(crate::values::mode_value(&edit.after).ok_or_else(|| {
                             Error::new(format!(
                                 "`{}`: `{value}` is not a file mode (octal digits such as \"0644\")",
                                 edit.path

@@ -21,6 +21,10 @@ pub struct SavedFiles {
     pub root: String,
     /// Whether the change set rewrote dockerd configuration (a restore needs a restart).
     pub restart_dockerd: bool,
+    /// The document paths whose edits made these changes (none in snapshots of older
+    /// versions: then a restore puts every entry back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
     pub entries: Vec<SavedEntry>,
 }
 
@@ -72,7 +76,7 @@ impl SavedEntry {
 }
 
 impl SavedFiles {
-    pub fn from_changes(root: &str, changes: &ChangeSet) -> SavedFiles {
+    pub fn from_changes(root: &str, changes: &ChangeSet, paths: Vec<String>) -> SavedFiles {
         let mut entries = Vec::new();
         for dir in &changes.dirs {
             entries.push(SavedEntry {
@@ -115,6 +119,7 @@ impl SavedFiles {
             format: FORMAT.to_string(),
             root: root.to_string(),
             restart_dockerd: changes.dockerd_config,
+            paths,
             entries,
         }
     }

@@ -409,7 +409,7 @@ impl State {
             };
             add(&format!("role {}", role.join("/")), text.as_bytes());
         }
-        crate::plan::fingerprint(&buffer)
+        crate::values::fingerprint(&buffer)
     }
 
     /// `tcp://` listeners of the effective configuration.

@@ -4,9 +4,10 @@
 use similar::TextDiff;
 use toml_edit::{DocumentMut, Item, TableLike};
 
-use crate::assess::Edit;
 use crate::error::{Error, Result, line_column};
+use crate::keypath::KeyPath;
 use crate::secrets::redact_toml;
+use crate::targets::Edit;
 
 /// Parse a document as plain values, naming where it came from on error.
 pub fn parse_values(text: &str, source: &str) -> Result<toml::Table> {
@@ -27,17 +28,88 @@ pub fn parse_values(text: &str, source: &str) -> Result<toml::Table> {
 
 /// Apply edits to a document's text.
 pub fn apply_edits(text: &str, edits: &[Edit]) -> Result<String> {
-    let mut document: DocumentMut = text.parse().map_err(|error: toml_edit::TomlError| {
-        Error::new(format!(
-            "cannot edit the document: {}",
-            error.message().trim()
-        ))
-    })?;
+    let mut document = parse_document(text)?;
     for edit in edits {
         set_value(document.as_table_mut(), edit.path.segments(), &edit.after)
             .map_err(|message| Error::new(format!("cannot set `{}`: {message}", edit.path)))?;
     }
     Ok(document.to_string())
+}
+
+/// Put the `saved` values of `paths` into a document's text (removing the keys `saved` does
+/// not have), keeping everything else as it is.
+pub fn restore_paths(text: &str, saved: &toml::Table, paths: &[KeyPath]) -> Result<String> {
+    let mut document = parse_document(text)?;
+    for path in paths {
+        match path.lookup(saved) {
+            Some(value) => set_value(document.as_table_mut(), path.segments(), value),
+            None => {
+                remove_value(document.as_table_mut(), path.segments());
+                Ok(())
+            }
+        }
+        .map_err(|message| Error::new(format!("cannot restore `{path}`: {message}")))?;
+    }
+    Ok(document.to_string())
+}
+
+/// `now` with the `saved` values of `paths` put in (keys `saved` lacks removed).
+pub fn with_saved_paths(now: &toml::Table, saved: &toml::Table, paths: &[KeyPath]) -> toml::Table {
+    let mut table = now.clone();
+    for path in paths {
+        set_in_table(&mut table, path.segments(), path.lookup(saved).cloned());
+    }
+    table
+}
+
+fn set_in_table(table: &mut toml::Table, path: &[String], value: Option<toml::Value>) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        match value {
+            Some(value) => {
+                table.insert(first.clone(), value);
+            }
+            None => {
+                table.remove(first);
+            }
+        }
+        return;
+    }
+    if value.is_none() && !table.contains_key(first) {
+        return;
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(inner) = entry {
+        set_in_table(inner, rest, value);
+    }
+}
+
+fn remove_value(table: &mut dyn TableLike, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        table.remove(first);
+        return;
+    }
+    match table.get_mut(first) {
+        Some(Item::Table(inner)) => remove_value(inner, rest),
+        Some(Item::Value(toml_edit::Value::InlineTable(inner))) => remove_value(inner, rest),
+        _ => {}
+    }
+}
+
+fn parse_document(text: &str) -> Result<DocumentMut> {
+    text.parse().map_err(|error: toml_edit::TomlError| {
+        Error::new(format!(
+            "cannot edit the document: {}",
+            error.message().trim()
+        ))
+    })
 }
 
 /// A unified diff of two documents with secret values redacted in both.
@@ -221,6 +293,24 @@ mod tests {
             "{diff}"
         );
         assert!(!diff.contains("verysecretphrase"));
+    }
+
+    #[test]
+    fn restoring_paths_puts_saved_values_back_and_removes_added_keys() {
+        let saved: toml::Table = toml::from_str("[a]\nx = 1\n").unwrap();
+        let now = "# kept\n[a]\nx = 2 # note\ny = 3\n[b]\nz = true\n";
+        let paths = [
+            KeyPath::parse("a.x").unwrap(),
+            KeyPath::parse("b.z").unwrap(),
+        ];
+        let restored = restore_paths(now, &saved, &paths).unwrap();
+        assert_eq!(restored, "# kept\n[a]\nx = 1 # note\ny = 3\n[b]\n");
+        let now_values: toml::Table = toml::from_str(now).unwrap();
+        let table = with_saved_paths(&now_values, &saved, &paths);
+        assert_eq!(
+            toml::Table::from(table.clone()),
+            parse_values(&restored, "r").unwrap()
+        );
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! The HTTP client every target shares: TLS verified by default (rustls, ring), an optional CA
-//! bundle, timeouts, and errors that name the URL and say what to do.
+//! HTTP for every target: one client (TLS verified by default with rustls and ring, an optional
+//! CA bundle, timeouts), [`api::Api`] for one service at a base URL (request counting, reads
+//! retried, error envelopes turned into errors), and [`session::UcpSession`], the UCP login that
+//! targets on one cluster share. Errors name the URL and say what to do.
+
+pub mod api;
+pub mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

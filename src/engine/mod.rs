@@ -1,0 +1,211 @@
+//! The engine: read every target, assess every rule, plan; apply a plan and roll back a
+//! snapshot through one transaction ([`transaction`]). It reports progress on stderr; it never
+//! renders a plan or asks a question — the commands do.
+
+mod rollback;
+mod signals;
+mod transaction;
+
+use std::path::PathBuf;
+
+use futures_util::future::join_all;
+
+pub use rollback::{PreparedRollback, RollbackTarget};
+
+use crate::assess;
+use crate::error::{Error, ExitStatus, Result};
+use crate::lock::{self, Locks};
+use crate::output::Output;
+use crate::plan::{Plan, TargetPlan};
+use crate::playbook::RuleSet;
+use crate::snapshot::Snapshot;
+use crate::targets::{LiveState, Target, TargetSpec, Written, registry};
+use transaction::{Header, Step, Work};
+
+/// Everything a run needs, resolved from flags, environment and the site file.
+pub struct Engine {
+    pub targets: Vec<Box<dyn Target>>,
+    pub rules: RuleSet,
+    pub insecure: bool,
+    pub snapshot_dir: PathBuf,
+    pub output: Output,
+    pub now: time::OffsetDateTime,
+}
+
+/// The states a run read, one per target, in the engine's target order.
+pub type States = Vec<Box<dyn LiveState>>;
+
+impl Engine {
+    fn today(&self) -> time::Date {
+        self.now.date()
+    }
+
+    fn timestamp(&self) -> String {
+        self.now
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("timestamps format")
+    }
+
+    pub fn specs(&self) -> Vec<TargetSpec> {
+        self.targets
+            .iter()
+            .map(|target| target.spec().clone())
+            .collect()
+    }
+
+    fn target(&self, spec: &TargetSpec) -> Result<&dyn Target> {
+        self.targets
+            .iter()
+            .map(|target| target.as_ref())
+            .find(|target| target.spec() == spec)
+            .ok_or_else(|| Error::new(format!("{} is not configured for this run", spec.label())))
+    }
+
+    /// Take the lock of every target of the run (before reading what a change is based on).
+    pub fn lock(&self) -> Result<Locks> {
+        lock::acquire_all(self.targets.iter().map(|target| target.spec()))
+    }
+
+    /// Read every target at once.
+    pub async fn read_all(&self) -> Result<States> {
+        let labels: Vec<String> = self.targets.iter().map(|t| t.spec().label()).collect();
+        let spinner = self
+            .output
+            .spinner(&format!("reading {}", labels.join(", ")));
+        let results = join_all(self.targets.iter().map(|target| target.read())).await;
+        spinner.finish_and_clear();
+        results.into_iter().collect()
+    }
+
+    /// Assess every rule against the states read and build the plan (pure past the reads).
+    pub fn build_plan(&self, states: &[Box<dyn LiveState>]) -> Result<Plan> {
+        let mut results = Vec::new();
+        let mut targets = Vec::new();
+        for (target, live) in self.targets.iter().zip(states) {
+            let spec = target.spec();
+            let (rule_results, edits) = assess::assess(
+                self.rules.for_target(spec.kind),
+                live.as_ref(),
+                self.today(),
+                Some(spec),
+            );
+            results.extend(rule_results);
+            let diff = if edits.is_empty() {
+                String::new()
+            } else {
+                live.diff(&edits)?
+            };
+            targets.push(TargetPlan {
+                spec: spec.clone(),
+                fingerprint: live.fingerprint().to_string(),
+                actions: live.actions(&edits),
+                notes: live.notes(),
+                diff,
+                edits,
+            });
+        }
+        for registration in registry::ALL {
+            let kind = registration.kind;
+            if !self.targets.iter().any(|target| target.spec().kind == kind) {
+                results.extend(assess::not_assessed(self.rules.for_target(kind), kind));
+            }
+        }
+        Ok(Plan {
+            created_at: self.timestamp(),
+            insecure: self.insecure,
+            playbooks: self.rules.playbooks.clone(),
+            rules_digest: self.rules.digest(),
+            targets,
+            rules: results,
+        })
+    }
+
+    /// Read and plan.
+    pub async fn plan(&self) -> Result<(Plan, States)> {
+        let states = self.read_all().await?;
+        let plan = self.build_plan(&states)?;
+        Ok((plan, states))
+    }
+
+    /// The freshness check, the one place it is decided: every target with changes must still
+    /// be as the plan saw it. `states` were read under the locks with no pause since; without
+    /// them the targets are read again now.
+    async fn fresh_states<'a>(
+        &self,
+        plan: &'a Plan,
+        states: Option<States>,
+    ) -> Result<Vec<(&'a TargetPlan, Box<dyn LiveState>)>> {
+        let mut states: Vec<Option<Box<dyn LiveState>>> = match states {
+            Some(states) => states.into_iter().map(Some).collect(),
+            None => self.targets.iter().map(|_| None).collect(),
+        };
+        let mut fresh = Vec::new();
+        for target_plan in plan.targets.iter().filter(|plan| !plan.edits.is_empty()) {
+            let index = self
+                .targets
+                .iter()
+                .position(|target| target.spec() == &target_plan.spec)
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "{} is not configured for this run",
+                        target_plan.spec.label()
+                    ))
+                })?;
+            let live = match states[index].take() {
+                Some(live) => live,
+                None => self.targets[index].read().await?,
+            };
+            if live.fingerprint() != target_plan.fingerprint {
+                return Err(Error::new(format!(
+                    "plan is stale: {} changed since the plan was made (fingerprint {} is now {}); nothing was changed",
+                    target_plan.spec.label(),
+                    target_plan.fingerprint,
+                    live.fingerprint()
+                ))
+                .with_hint("run `stigfix plan` again and review the new plan"));
+            }
+            fresh.push((target_plan, live));
+        }
+        Ok(fresh)
+    }
+
+    /// Apply a plan under `locks` (held since before `states` were read, if given). Returns
+    /// the snapshot, or `None` when there was nothing to change.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        _locks: &Locks,
+        states: Option<States>,
+    ) -> Result<Option<Snapshot>> {
+        if plan.change_count() == 0 {
+            return Ok(None);
+        }
+        let fresh = self.fresh_states(plan, states).await?;
+        let mut steps = Vec::new();
+        for (target_plan, live) in fresh {
+            let edits = target_plan.edits.clone();
+            steps.push(Step {
+                target: self.target(&target_plan.spec)?,
+                saved: live.saved(&edits)?,
+                written: Written::of(&edits),
+                before: live,
+                work: Work::Edits(edits),
+            });
+        }
+        let header = Header {
+            command: "apply",
+            plan_digest: plan.digest(),
+            rollback_of: None,
+        };
+        self.transact(header, steps).await.map(Some)
+    }
+}
+
+/// The exit status of a finished plan under `--detailed-exitcode`.
+pub fn plan_status(plan: &Plan, detailed: bool) -> ExitStatus {
+    if detailed && plan.has_findings() {
+        ExitStatus::Pending
+    } else {
+        ExitStatus::Success
+    }
+}

@@ -1,0 +1,141 @@
+//! A UCP / MKE session (docs/reference/api-facts.md §2.1): `POST /auth/login` with the account
+//! and password gives a bearer token; a request answered 401 logs in again once and is sent
+//! again. Every target on the same cluster shares one session per run (the `ucp` target's
+//! config and the cluster's workloads are read with one login).
+
+use reqwest::{Method, StatusCode};
+use tokio::sync::Mutex;
+
+use super::api::{Answer, Api, Auth, read_with_retries};
+use super::{SendError, error_summary, transport_error};
+use crate::error::{Error, Result};
+use crate::secrets::{Secret, Service};
+use crate::settings::Settings;
+
+pub struct UcpSession {
+    api: Api,
+    username: String,
+    password: Secret,
+    token: Mutex<Option<Secret>>,
+}
+
+impl UcpSession {
+    pub fn new(api: Api, username: &str, password: Secret) -> UcpSession {
+        UcpSession {
+            api,
+            username: username.to_string(),
+            password,
+            token: Mutex::new(None),
+        }
+    }
+
+    /// A session with the run's account and TLS settings.
+    pub fn connect(settings: &Settings, url: &str) -> Result<UcpSession> {
+        let username = settings.username()?;
+        let password = settings.passwords.password(Service::Ucp, url, username)?;
+        Ok(UcpSession::new(
+            Api::new(settings.http_client()?, url, "UCP"),
+            username,
+            password,
+        ))
+    }
+
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    async fn login(&self) -> Result<Secret> {
+        let url = self.api.url("/auth/login");
+        let body =
+            serde_json::json!({ "username": self.username, "password": self.password.expose() })
+                .to_string();
+        let answer = self
+            .api
+            .send(
+                Method::POST,
+                "/auth/login",
+                Auth::None,
+                "application/json",
+                Some((reqwest::Body::from(body), "application/json")),
+            )
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(SendError::Transport(error, _)) => {
+                return Err(transport_error("UCP login", "POST", &url, &error));
+            }
+            Err(SendError::Fatal(error)) => return Err(error),
+        };
+        if answer.status == StatusCode::UNAUTHORIZED || answer.status == StatusCode::FORBIDDEN {
+            return Err(Error::new(format!(
+                "UCP {} rejected the credentials of user `{}` ({}: {})",
+                self.api.base(),
+                self.username,
+                answer.status.as_u16(),
+                error_summary(&answer.body)
+            ))
+            .with_hint("check the password in STIGFIX_UCP_PASSWORD / STIGFIX_PASSWORD, or run `stigfix login` again"));
+        }
+        if !answer.status.is_success() {
+            return Err(Error::new(format!(
+                "UCP login at {url} answered {}: {}",
+                answer.status.as_u16(),
+                error_summary(&answer.body)
+            )));
+        }
+        serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|value| value.get("auth_token")?.as_str().map(str::to_string))
+            .filter(|token| !token.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "UCP login at {url} answered 200 without an `auth_token`"
+                ))
+            })
+    }
+
+    async fn token(&self, renew: bool) -> Result<Secret> {
+        let mut slot = self.token.lock().await;
+        if renew || slot.is_none() {
+            *slot = Some(self.login().await?);
+        }
+        Ok(slot.clone().expect("set above"))
+    }
+
+    /// Send an authenticated request; on 401 log in again once and send it again.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, &str)>,
+    ) -> std::result::Result<Answer, SendError> {
+        let mut renew = false;
+        loop {
+            let token = self.token(renew).await.map_err(SendError::Fatal)?;
+            let answer = self
+                .api
+                .send(
+                    method.clone(),
+                    path,
+                    Auth::Bearer(&token),
+                    accept,
+                    body.map(|(text, content_type)| {
+                        (reqwest::Body::from(text.to_string()), content_type)
+                    }),
+                )
+                .await?;
+            if answer.status == StatusCode::UNAUTHORIZED && !renew {
+                renew = true;
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    /// A GET, retried on transient failures and 5xx answers.
+    pub async fn get(&self, path: &str, accept: &str) -> Result<Answer> {
+        read_with_retries("UCP read", || self.send(Method::GET, path, accept, None)).await
+    }
+}

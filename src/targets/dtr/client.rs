@@ -1,0 +1,415 @@
+//! The DTR / MSR API (docs/reference/api-facts.md §3): every request with HTTP Basic auth
+//! (§3.1); settings, scan status and repository pages read; partial settings POSTs, repository
+//! PATCHes and the offline database upload written.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value};
+
+use super::live::{DtrLive, ScanStatus};
+use super::{
+    DtrOptions, PAGE_SIZE, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS, SCAN_STATUS, SETTINGS, UPLOAD,
+};
+use crate::error::{Error, Result};
+use crate::http::SendError;
+use crate::http::api::{Answer, Api, Auth, read_with_retries};
+use crate::http::error_summary;
+use crate::output::Output;
+use crate::secrets::Secret;
+use crate::targets::Stop;
+use crate::values::fingerprint;
+
+/// A client for one DTR / MSR.
+pub struct DtrClient {
+    api: Api,
+    username: String,
+    password: Secret,
+    pub(super) options: DtrOptions,
+    output: Output,
+}
+
+impl DtrClient {
+    pub fn new(
+        api: Api,
+        username: &str,
+        password: Secret,
+        options: DtrOptions,
+        output: Output,
+    ) -> DtrClient {
+        DtrClient {
+            api,
+            username: username.to_string(),
+            password,
+            options,
+            output,
+        }
+    }
+
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    fn base(&self) -> &str {
+        self.api.base()
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.api.url(path)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(reqwest::Body, &str)>,
+    ) -> std::result::Result<Answer, SendError> {
+        let answer = self
+            .api
+            .send(
+                method,
+                path,
+                Auth::Basic {
+                    username: &self.username,
+                    password: &self.password,
+                },
+                "application/json",
+                body,
+            )
+            .await?;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            return Err(SendError::Fatal(
+                Error::new(format!(
+                    "DTR {} rejected the credentials of user `{}` (401: {})",
+                    self.base(),
+                    self.username,
+                    error_summary(&answer.body)
+                ))
+                .with_hint("check the password in STIGFIX_DTR_PASSWORD / STIGFIX_PASSWORD, or run `stigfix login --dtr-url URL` again"),
+            ));
+        }
+        Ok(answer)
+    }
+
+    /// A GET, retried on transient failures and 5xx answers.
+    async fn get(&self, path: &str) -> Result<Answer> {
+        read_with_retries("DTR read", || self.send(Method::GET, path, None)).await
+    }
+
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: reqwest::Body,
+        content_type: &str,
+    ) -> Result<Answer> {
+        let verb = method.to_string();
+        let answer = self
+            .send(method, path, Some((body, content_type)))
+            .await
+            .map_err(|error| error.into_error("DTR write", &verb))?;
+        self.api.success(&verb, path, answer)
+    }
+
+    pub(super) async fn read_settings(&self) -> Result<Map<String, Value>> {
+        let answer = self.get(SETTINGS).await?;
+        let answer = self.api.success("GET", SETTINGS, answer)?;
+        match self.api.json(SETTINGS, &answer)? {
+            Value::Object(settings) => Ok(settings),
+            _ => Err(Error::new(format!(
+                "GET {} answered JSON that is not an object",
+                self.url(SETTINGS)
+            ))),
+        }
+    }
+
+    /// `imagescan/status`; while it answers 403 (database updating), poll with backoff.
+    pub(super) async fn read_scan_status(&self) -> Result<ScanStatus> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut spinner = None;
+        loop {
+            let answer = self.get(SCAN_STATUS).await?;
+            match answer.status {
+                StatusCode::OK => {
+                    let value = self.api.json(SCAN_STATUS, &answer)?;
+                    let flag = |name: &str| value.get(name).and_then(Value::as_bool);
+                    return Ok(ScanStatus::Ready {
+                        last_db_update_failed: flag(SCAN_FIELDS[0]),
+                        last_vuln_overrides_failed: flag(SCAN_FIELDS[1]),
+                    });
+                }
+                StatusCode::BAD_REQUEST => return Ok(ScanStatus::Off),
+                StatusCode::FORBIDDEN => {
+                    let waited = started.elapsed();
+                    if waited >= self.options.status_timeout {
+                        return Ok(ScanStatus::Updating(waited));
+                    }
+                    spinner.get_or_insert_with(|| {
+                        self.output.spinner(&format!(
+                            "DTR {}: waiting for the vulnerability database update",
+                            self.base()
+                        ))
+                    });
+                    let remaining = self.options.status_timeout.saturating_sub(waited);
+                    tokio::time::sleep(delay.min(remaining)).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                _ => return Err(self.api.status_error("GET", SCAN_STATUS, &answer)),
+            }
+        }
+    }
+
+    /// Every repository, page by page.
+    pub(super) async fn read_repositories(&self) -> Result<BTreeMap<String, Map<String, Value>>> {
+        let mut repositories = BTreeMap::new();
+        let mut start: Option<String> = None;
+        loop {
+            let path = match &start {
+                None => format!("{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false"),
+                Some(cursor) => format!(
+                    "{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false&pageStart={}",
+                    url_encode(cursor)
+                ),
+            };
+            let answer = self.get(&path).await?;
+            let answer = self.api.success("GET", &path, answer)?;
+            let page: RepositoryPage = serde_json::from_str(&answer.body).map_err(|error| {
+                Error::new(format!(
+                    "GET {} answered a malformed repository list ({error}); nothing was written",
+                    self.url(&path)
+                ))
+            })?;
+            for repository in page.repositories {
+                let fields = REPO_FIELDS
+                    .iter()
+                    .filter_map(|field| {
+                        repository
+                            .rest
+                            .get(*field)
+                            .map(|value| (field.to_string(), value.clone()))
+                    })
+                    .collect();
+                repositories.insert(
+                    format!("{}/{}", repository.namespace, repository.name),
+                    fields,
+                );
+            }
+            match answer.next_page {
+                Some(next) if Some(&next) != start.as_ref() => start = Some(next),
+                Some(next) => {
+                    return Err(Error::new(format!(
+                        "GET {} answered the same X-Next-Page-Start `{next}` twice; stopping rather than looping",
+                        self.url(REPOSITORIES)
+                    )));
+                }
+                None => break,
+            }
+        }
+        Ok(repositories)
+    }
+
+    /// Settings, scan status and repositories, read at once.
+    pub async fn read(&self) -> Result<DtrLive> {
+        let (settings, scan, repositories) = tokio::try_join!(
+            self.read_settings(),
+            self.read_scan_status(),
+            self.read_repositories()
+        )?;
+        Ok(DtrLive::new(
+            self.base().to_string(),
+            settings,
+            scan,
+            repositories,
+            self.options.cve_db.clone(),
+        ))
+    }
+
+    pub(super) async fn post_settings(&self, fields: &Map<String, Value>) -> Result<()> {
+        let body = Value::Object(fields.clone()).to_string();
+        self.write(
+            Method::POST,
+            SETTINGS,
+            reqwest::Body::from(body),
+            "application/json",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// PATCH repositories concurrently (at most `--concurrency` in flight). After the first
+    /// failure, or once `stop` is set, no new PATCH starts, but every PATCH already sent is
+    /// awaited: a write that was sent may have happened, and the restore that follows must see
+    /// its outcome. Each answer is the repository as the server now has it: every field sent is
+    /// checked in it, and the answered fields are returned per repository.
+    pub(super) async fn patch_repositories(
+        &self,
+        patches: Vec<(String, Map<String, Value>)>,
+        verb: &str,
+        stop: &Stop,
+    ) -> Result<Vec<(String, Map<String, Value>)>> {
+        if patches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answered = std::sync::Mutex::new(Vec::with_capacity(patches.len()));
+        let first_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        let skipped = std::sync::atomic::AtomicBool::new(false);
+        let bar = self.output.bar(
+            patches.len() as u64,
+            &format!("{verb} repositories of DTR {}", self.base()),
+        );
+        futures_util::stream::iter(patches)
+            .for_each_concurrent(self.options.concurrency.max(1), |(repository, body)| {
+                let (bar, answered, first_error, skipped) =
+                    (&bar, &answered, &first_error, &skipped);
+                async move {
+                    if stop.is_set() || lock(first_error).is_some() {
+                        skipped.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    match self.patch_one(&repository, &body).await {
+                        Ok(fields) => {
+                            lock(answered).push((repository, fields));
+                            bar.inc(1);
+                        }
+                        Err(error) => {
+                            lock(first_error).get_or_insert(error);
+                        }
+                    }
+                }
+            })
+            .await;
+        bar.finish_and_clear();
+        if let Some(error) = lock(&first_error).take() {
+            return Err(error);
+        }
+        if skipped.load(std::sync::atomic::Ordering::SeqCst) {
+            stop.check()?;
+        }
+        Ok(std::mem::take(&mut *lock(&answered)))
+    }
+
+    /// One PATCH, checked against its answer: the fields the server now has.
+    async fn patch_one(
+        &self,
+        repository: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let path = format!("{REPOSITORIES}/{repository}");
+        let answer = self
+            .write(
+                Method::PATCH,
+                &path,
+                reqwest::Body::from(Value::Object(body.clone()).to_string()),
+                "application/json",
+            )
+            .await
+            .map_err(|error| error.context(format!("repository {repository}")))?;
+        let kept: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        for (field, wanted) in body {
+            if kept.get(field) != Some(wanted) {
+                return Err(Error::new(format!(
+                    "PATCH {} accepted the update but answered {field} = {}",
+                    self.url(&path),
+                    kept.get(field).unwrap_or(&Value::Null)
+                )));
+            }
+        }
+        Ok(REPO_FIELDS
+            .iter()
+            .filter_map(|field| Some((field.to_string(), kept.get(*field)?.clone())))
+            .collect())
+    }
+
+    /// `PUT …/imagescan/scan/update?online=false`, multipart field `upload`, streamed from disk.
+    pub(super) async fn upload_database(&self) -> Result<()> {
+        let path = self.options.cve_db.as_ref().ok_or_else(|| {
+            Error::new("the vulnerability database needs an upload, but no --cve-db FILE was given")
+        })?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| Error::io("open the CVE database", path, &error))?;
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().replace('"', ""))
+            .unwrap_or_else(|| "cve-db.tar".into());
+        let boundary = format!("stigfix-{}", &fingerprint(name.as_bytes())[7..31]);
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"{name}\"\r\nContent-Type: application/x-tar\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let body = futures_util::stream::once(async move { Ok(head.into_bytes()) })
+            .chain(file_chunks(file))
+            .chain(futures_util::stream::once(
+                async move { Ok(tail.into_bytes()) },
+            ));
+        let spinner = self.output.spinner(&format!(
+            "uploading {} to DTR {}",
+            path.display(),
+            self.base()
+        ));
+        let outcome = self
+            .write(
+                Method::PUT,
+                UPLOAD,
+                reqwest::Body::wrap_stream(body),
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .await;
+        spinner.finish_and_clear();
+        outcome.map_err(|error| error.context(format!("upload of {}", path.display())))?;
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RepositoryPage {
+    #[serde(default)]
+    repositories: Vec<Repository>,
+}
+
+#[derive(serde::Deserialize)]
+struct Repository {
+    namespace: String,
+    name: String,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+/// The file as a stream of chunks, read as the upload proceeds (databases are large).
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut chunk = vec![0; 64 * 1024];
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(None);
+        }
+        chunk.truncate(read);
+        Ok(Some((chunk, file)))
+    })
+}
+
+/// Percent-encode a cursor for a query string (it is opaque: any byte may appear).
+pub(super) fn url_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A mutex's guard, poisoned or not (a panic elsewhere must not hide what was sent).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,115 @@
+//! The config-toml document as read: exact bytes (what a snapshot saves and a rollback puts
+//! back) and parsed values (what rules are assessed against).
+
+use super::toml_doc;
+use crate::error::Result;
+use crate::keypath::KeyPath;
+use crate::targets::{Document, Edit, LiveState, Saved, Written};
+use crate::values::fingerprint;
+
+/// The file a UCP snapshot saves: the document's exact bytes.
+const SAVED_FILE: &str = "ucp-config.toml";
+
+#[derive(Clone, Debug)]
+pub struct UcpLive {
+    pub text: String,
+    pub values: toml::Table,
+    pub fingerprint: String,
+    /// `GET https://…/api/ucp/config-toml`: where every value was read.
+    pub source: String,
+}
+
+impl UcpLive {
+    pub fn parse(text: String, source: String) -> Result<UcpLive> {
+        let values = toml_doc::parse_values(&text, &format!("the config from {source}"))?;
+        Ok(UcpLive {
+            fingerprint: fingerprint(text.as_bytes()),
+            text,
+            values,
+            source,
+        })
+    }
+}
+
+impl UcpLive {
+    /// The document that restoring `paths` from the saved `original` writes: the exact
+    /// original when nothing else changed since, else this document with those keys set back.
+    pub fn restored_document(&self, original: &str, paths: &[KeyPath]) -> Result<String> {
+        let expected = toml_doc::parse_values(original, "the snapshot's config")?;
+        if toml_doc::with_saved_paths(&self.values, &expected, paths) == expected {
+            Ok(original.to_string())
+        } else {
+            toml_doc::restore_paths(&self.text, &expected, paths)
+        }
+    }
+}
+
+impl Document for UcpLive {
+    fn lookup(&self, path: &KeyPath) -> Option<toml::Value> {
+        path.lookup(&self.values).cloned()
+    }
+
+    fn source(&self, _path: &KeyPath) -> Option<String> {
+        Some(self.source.clone())
+    }
+}
+
+impl LiveState for UcpLive {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn saved(&self, _edits: &[Edit]) -> Result<Saved> {
+        Ok(Saved {
+            file: SAVED_FILE.into(),
+            bytes: self.text.clone().into_bytes(),
+        })
+    }
+
+    fn diff(&self, edits: &[Edit]) -> Result<String> {
+        let planned = toml_doc::apply_edits(&self.text, edits)?;
+        Ok(toml_doc::redacted_diff(&self.text, &planned))
+    }
+
+    fn diff_to_saved(&self, saved: &Saved, scope: &[Written]) -> String {
+        let paths: Vec<KeyPath> = scope.iter().map(|written| written.path.clone()).collect();
+        match self.restored_document(&String::from_utf8_lossy(&saved.bytes), &paths) {
+            Ok(document) => toml_doc::redacted_diff(&self.text, &document),
+            Err(error) => format!("{}\n", error.message()),
+        }
+    }
+
+    fn edits_to_saved(&self, saved: &Saved) -> Vec<Edit> {
+        let Ok(target) = toml_doc::parse_values(&String::from_utf8_lossy(&saved.bytes), "snapshot")
+        else {
+            return Vec::new();
+        };
+        let mut edits = Vec::new();
+        collect_differences(&self.values, &target, &mut Vec::new(), &mut edits);
+        edits
+    }
+}
+
+fn collect_differences(
+    live: &toml::Table,
+    target: &toml::Table,
+    prefix: &mut Vec<String>,
+    edits: &mut Vec<Edit>,
+) {
+    for (key, wanted) in target {
+        prefix.push(key.clone());
+        match (live.get(key), wanted) {
+            (Some(toml::Value::Table(now)), toml::Value::Table(wanted)) => {
+                collect_differences(now, wanted, prefix, edits);
+            }
+            (now, wanted) if now != Some(wanted) => edits.push(Edit {
+                path: KeyPath::from_segments(prefix.clone()),
+                before: now.cloned(),
+                after: wanted.clone(),
+                rules: Vec::new(),
+            }),
+            _ => {}
+        }
+        prefix.pop();
+    }
+}

@@ -18,6 +18,7 @@ use crate::snapshot::Snapshot;
 
 pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> Result<ExitStatus> {
     match command {
+        #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args, &output).await,
         Command::Playbook(command) => {
             let settings = Settings::resolve(global, output)?;

@@ -17,7 +17,7 @@ mod state;
 mod systemd;
 mod users;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sim"))]
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ impl HostTarget {
         &self.endpoint
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "sim"))]
     fn with_proc(mut self, proc: &Path) -> HostTarget {
         self.proc = Some(proc.to_path_buf());
         self

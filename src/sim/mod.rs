@@ -5,7 +5,7 @@
 //! be used from synchronous and asynchronous code alike. One URL serves both products.
 //! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
 //! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
-//! `/api/v0/...` (see `dtr.rs`). Everything else is a 404 with the error envelope
+//! `/api/v0/...` (see `dtr/`). Everything else is a 404 with the error envelope
 //! (api-facts §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through

@@ -209,12 +209,32 @@ impl DtrHandle {
         name: &str,
         body: &[u8],
     ) -> Outcome {
-        let fail = {
+        let (fail, hold) = {
             let mut state = lock(&self.inner.state);
             state.patches += 1;
-            let seq = state.patches;
-            state.faults.failing_patches.remove(&seq)
+            let number = state.patches;
+            let faults = &mut state.faults;
+            (
+                faults.failing_patches.take(number).is_some(),
+                faults.held_patches.take(number),
+            )
         };
+        let outcome = self.patch_outcome(principal, fail, namespace, name, body);
+        match hold {
+            Some(delay) => Outcome::Held(delay, Box::new(outcome)),
+            None => outcome,
+        }
+    }
+
+    /// What [`DtrHandle::patch_repo`] answers, having numbered the PATCH.
+    fn patch_outcome(
+        &self,
+        principal: &Principal<'_>,
+        fail: bool,
+        namespace: &str,
+        name: &str,
+        body: &[u8],
+    ) -> Outcome {
         if let Err(denied) = require_admin(principal) {
             return denied;
         }

@@ -1,7 +1,7 @@
 //! The simulated DTR/MSR's state, its options, and the [`DtrHandle`] through which tests
 //! inspect the state, change it behind stigfix's back and arm faults.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ use super::DEFAULT_DTR_VERSION;
 use super::auth::TokenSession;
 use super::repos::SimRepo;
 use super::settings::{CveDb, SimScanStatus, default_settings, merge_raw, scanning_enabled};
+use crate::sim::faults::NumberedFaults;
 use crate::sim::{SimUser, lock};
 
 /// How to set up the simulated DTR/MSR (part of [`crate::sim::SimOptions`]).
@@ -96,8 +97,10 @@ pub(super) struct DtrState {
 
 #[derive(Default)]
 pub(super) struct Faults {
-    /// Sequence numbers (see `DtrState::patches`) of PATCHes that answer 500.
-    pub(super) failing_patches: BTreeSet<usize>,
+    /// PATCHes (numbered by `DtrState::patches`) that answer 500.
+    pub(super) failing_patches: NumberedFaults<()>,
+    /// PATCHes whose answer is held back, and for how long.
+    pub(super) held_patches: NumberedFaults<Duration>,
     pub(super) drop_next_patch: bool,
     pub(super) fail_next_settings_write: bool,
     pub(super) ignore_next_settings_write: bool,
@@ -252,12 +255,42 @@ impl DtrHandle {
         lock(&self.inner.state).uploads
     }
 
-    /// The `n`-th authenticated repository PATCH from now (1-based; 0 is taken as 1) answers
-    /// 500 `INTERNAL_ERROR` and changes nothing. May be armed for several PATCHes at once.
-    pub fn fail_nth_patch(&self, n: usize) {
+    /// The authenticated repository PATCHes numbered `from ..= from + count - 1`, counting
+    /// from 1 at the next one (`from` 0 is taken as 1), answer 500 `INTERNAL_ERROR` and change
+    /// nothing. `count` `usize::MAX` means every PATCH from `from` on; 0 arms nothing. Adds to
+    /// what is already armed. A failing PATCH is still counted by [`DtrHandle::patch_count`],
+    /// and [`DtrHandle::drop_next_patch`] then waits for the next PATCH that does not fail.
+    pub fn fail_patches(&self, from: usize, count: usize) {
         let mut state = lock(&self.inner.state);
-        let target = state.patches + n.max(1);
-        state.faults.failing_patches.insert(target);
+        let seen = state.patches;
+        state.faults.failing_patches.arm(seen, from, count, ());
+    }
+
+    /// The `n`-th authenticated repository PATCH from now (1-based; 0 is taken as 1) answers
+    /// 500 `INTERNAL_ERROR` and changes nothing: `fail_patches(n, 1)`. May be armed for several
+    /// PATCHes at once.
+    pub fn fail_nth_patch(&self, n: usize) {
+        self.fail_patches(n, 1);
+    }
+
+    /// The `n`-th authenticated repository PATCH from now (1-based; 0 is taken as 1) is handled
+    /// at once (a change is in the state right away) but its answer, whatever it is, is held
+    /// back for `delay` while other requests are served: a write the server applied while the
+    /// client gave up on it. On top of [`crate::sim::Simulator::set_latency`]. If the same PATCH
+    /// is armed twice, the first delay applies.
+    pub fn hold_patch(&self, n: usize, delay: Duration) {
+        let mut state = lock(&self.inner.state);
+        let seen = state.patches;
+        state.faults.held_patches.arm(seen, n, 1, delay);
+    }
+
+    /// Disarms every repository PATCH fault armed so far: [`DtrHandle::fail_patches`] (and
+    /// `fail_nth_patch`), [`DtrHandle::hold_patch`] and [`DtrHandle::drop_next_patch`].
+    pub fn clear_patch_faults(&self) {
+        let faults = &mut lock(&self.inner.state).faults;
+        faults.failing_patches.clear();
+        faults.held_patches.clear();
+        faults.drop_next_patch = false;
     }
 
     /// The next authorized settings POST answers 500 `INTERNAL_ERROR` and changes nothing.

@@ -1192,6 +1192,49 @@ async fn a_held_failure_changes_nothing_and_answers_after_the_delay() {
     assert_eq!(patch_statuses(&sim), [500, 200]);
 }
 
+/// The scenario of a client that gives up on a slow write: with 120 repositories patched in
+/// turn, the 20th PATCH is held for 300 ms and the 21st to 23rd fail. The 20th's change is in
+/// the state before its answer arrives, and stays; the failures change nothing.
+#[tokio::test]
+async fn a_late_answer_still_changed_the_state() {
+    let (sim, client) = registry_of(120);
+    let dtr = sim.dtr();
+    let repos = dtr.repositories();
+    let delay = Duration::from_millis(300);
+    dtr.fail_patches(21, 3);
+    dtr.hold_patch(20, delay);
+
+    let first: Vec<usize> = (0..19).collect();
+    assert_eq!(scan_on_push_at(&client, &sim, &first).await, [200; 19]);
+    let started = Instant::now();
+    let held = spawn_scan_on_push(&client, &sim, &repos[19]);
+    until("the 20th PATCH is applied", || {
+        dtr.repositories()[19].scan_on_push
+    })
+    .await;
+    assert_eq!(dtr.patch_count(), 20);
+    // The next PATCHes are numbered 21, 22, ... whatever the held answer does.
+    let rest: Vec<usize> = (20..120).collect();
+    let statuses = scan_on_push_at(&client, &sim, &rest).await;
+    assert_eq!(statuses[..3], [500; 3]);
+    assert!(statuses[3..].iter().all(|s| *s == 200), "{statuses:?}");
+
+    let (status, body) = held.await.expect("task").expect("PATCH");
+    assert!(started.elapsed() >= delay, "the 20th answer was held");
+    assert_eq!(status, 200);
+    assert_eq!(body["scanOnPush"], true);
+    assert_eq!(not_scanning(&dtr), [20, 21, 22]);
+    assert!(
+        dtr.repositories()[19].scan_on_push,
+        "the late write stays applied"
+    );
+    assert_eq!(dtr.patch_count(), 120);
+    let statuses = patch_statuses(&sim);
+    assert_eq!(statuses.len(), 120);
+    assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 3);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 117);
+}
+
 #[test]
 fn generated_repositories_are_deterministic() {
     let repos = generate_repositories(10_000, 3);

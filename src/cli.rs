@@ -138,6 +138,7 @@ pub enum Command {
     #[command(subcommand)]
     Playbook(PlaybookCommand),
     /// The whole cycle against a built-in simulated cluster, with no setup
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
 }
 

@@ -8,6 +8,7 @@ pub mod assess;
 pub mod benchmark;
 pub mod cli;
 pub mod commands;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod engine;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod playbook;
 pub mod render;
 pub mod secrets;
 pub mod settings;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod site;
 pub mod snapshot;

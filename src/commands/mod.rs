@@ -22,6 +22,7 @@ use crate::settings::Settings;
 
 pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> Result<ExitStatus> {
     match command {
+        #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args, &output).await,
         Command::Playbook(command) => playbook::run(&Settings::resolve(global, output)?, command),
         Command::Plan(args) => plan::run(&Settings::resolve(global, output)?, &args).await,

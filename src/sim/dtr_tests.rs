@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 use super::dtr::{base64_decode, is_tar, multipart_boundary, parse_multipart, percent_decode};
 use super::tests::{client, error_message};
 use super::{
-    DtrOptions, SimOptions, SimRepo, SimTag, SimUser, SimVisibility, Simulator,
+    DtrHandle, DtrOptions, SimOptions, SimRepo, SimTag, SimUser, SimVisibility, Simulator,
     generate_repositories,
 };
 
@@ -999,6 +999,240 @@ async fn concurrent_patches_count_exactly() {
         dtr.repositories().iter().filter(|r| r.scan_on_push).count(),
         total - 1
     );
+}
+
+/// A registry of `count` repositories (generated, none scanning on push) and a client.
+fn registry_of(count: usize) -> (Simulator, reqwest::Client) {
+    let sim = Simulator::start(SimOptions {
+        dtr: DtrOptions {
+            repositories: generate_repositories(count, 1),
+            ..DtrOptions::default()
+        },
+        ..SimOptions::default()
+    })
+    .expect("start");
+    let client = client(&sim);
+    (sim, client)
+}
+
+fn repo_url(sim: &Simulator, repo: &SimRepo) -> String {
+    format!(
+        "{}/api/v0/repositories/{}/{}",
+        sim.url(),
+        repo.namespace,
+        repo.name
+    )
+}
+
+/// Sends `scanOnPush: true` for `repo` from a task of its own; yields the status and body.
+fn spawn_scan_on_push(
+    client: &reqwest::Client,
+    sim: &Simulator,
+    repo: &SimRepo,
+) -> tokio::task::JoinHandle<reqwest::Result<(u16, Json)>> {
+    let request = client
+        .patch(repo_url(sim, repo))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .json(&json!({ "scanOnPush": true }));
+    tokio::spawn(async move {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    })
+}
+
+/// Sends `scanOnPush: true`, in turn, to the repositories at `positions` (0-based, in
+/// `repositories()` order); their statuses, 0 for a connection closed without an answer.
+async fn scan_on_push_at(
+    client: &reqwest::Client,
+    sim: &Simulator,
+    positions: &[usize],
+) -> Vec<u16> {
+    let repos = sim.dtr().repositories();
+    let mut statuses = Vec::new();
+    for &i in positions {
+        let answer = spawn_scan_on_push(client, sim, &repos[i])
+            .await
+            .expect("task");
+        statuses.push(answer.map_or(0, |(status, _)| status));
+    }
+    statuses
+}
+
+/// Positions (0-based, in `repositories()` order) of the repositories not scanning on push.
+fn not_scanning(dtr: &DtrHandle) -> Vec<usize> {
+    let repos = dtr.repositories();
+    (0..repos.len())
+        .filter(|i| !repos[*i].scan_on_push)
+        .collect()
+}
+
+fn patch_statuses(sim: &Simulator) -> Vec<u16> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect()
+}
+
+/// Polls `condition` until it holds. The 30 s deadline only stops a broken test from hanging;
+/// it is not a speed check.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn fail_patches_fails_exactly_the_numbered_patches() {
+    let (sim, client) = registry_of(12);
+    let dtr = sim.dtr();
+    assert_eq!(scan_on_push_at(&client, &sim, &[0, 1]).await, [200; 2]);
+
+    // Counted from the next PATCH: the 3rd and 4th, and (fail_nth_patch) the 6th from now.
+    dtr.fail_patches(3, 2);
+    dtr.fail_nth_patch(6);
+    dtr.fail_patches(1, 0); // arms nothing
+    let statuses = scan_on_push_at(&client, &sim, &[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).await;
+    assert_eq!(statuses, [200, 200, 500, 500, 200, 500, 200, 200, 200, 200]);
+    assert_eq!(
+        not_scanning(&dtr),
+        [4, 5, 7],
+        "a failing PATCH changes nothing"
+    );
+    assert_eq!(dtr.patch_count(), 12);
+
+    // A failing PATCH does not use up a drop: the first one that does not fail is dropped.
+    dtr.fail_patches(1, 2);
+    dtr.drop_next_patch();
+    let statuses = scan_on_push_at(&client, &sim, &[4, 5, 4, 5]).await;
+    assert_eq!(statuses, [500, 500, 0, 200]);
+    assert_eq!(not_scanning(&dtr), [4, 7]);
+
+    // Every PATCH from the 2nd on fails, until the faults are cleared.
+    dtr.fail_patches(2, usize::MAX);
+    let statuses = scan_on_push_at(&client, &sim, &[4, 7, 7, 7]).await;
+    assert_eq!(statuses, [200, 500, 500, 500]);
+    assert_eq!(not_scanning(&dtr), [7]);
+    dtr.drop_next_patch();
+    dtr.clear_patch_faults();
+    assert_eq!(
+        scan_on_push_at(&client, &sim, &[7]).await,
+        [200],
+        "the drop is cleared too"
+    );
+    assert!(not_scanning(&dtr).is_empty());
+
+    assert_eq!(dtr.patch_count(), 12 + 4 + 4 + 1);
+    assert_eq!(sim.write_count(), dtr.patch_count());
+    let statuses = patch_statuses(&sim);
+    assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 3 + 2 + 3);
+    assert_eq!(statuses.iter().filter(|s| **s == 0).count(), 1);
+}
+
+#[tokio::test]
+async fn a_held_patch_is_applied_at_once_and_answered_while_others_are_served() {
+    let (sim, client) = registry_of(3);
+    let dtr = sim.dtr();
+    let repos = dtr.repositories();
+    // Held for an hour: the answer never comes within the test, so nothing depends on timing.
+    dtr.hold_patch(2, Duration::from_secs(3600));
+    assert_eq!(
+        scan_on_push_at(&client, &sim, &[0]).await,
+        [200],
+        "not held"
+    );
+    let held = spawn_scan_on_push(&client, &sim, &repos[1]);
+    until("the held PATCH is applied", || not_scanning(&dtr) == [2]).await;
+    assert_eq!(dtr.patch_count(), 2);
+
+    // Other requests are served meanwhile, on other connections.
+    let path = format!(
+        "/api/v0/repositories/{}/{}",
+        repos[1].namespace, repos[1].name
+    );
+    let reply = get(&client, &sim, &path, AS_ADMIN).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["scanOnPush"], true);
+    assert_eq!(scan_on_push_at(&client, &sim, &[2]).await, [200]);
+    assert!(not_scanning(&dtr).is_empty());
+    assert!(!held.is_finished(), "the held answer came early");
+    assert_eq!(
+        patch_statuses(&sim),
+        [200, 200],
+        "the held PATCH is not answered yet"
+    );
+    assert_eq!(dtr.patch_count(), 3);
+    held.abort();
+    // Stopping the simulator does not wait for the held answer.
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn a_held_failure_changes_nothing_and_answers_after_the_delay() {
+    let (sim, client) = registry_of(2);
+    let dtr = sim.dtr();
+    let repos = dtr.repositories();
+    let delay = Duration::from_millis(200);
+    dtr.fail_patches(1, 1);
+    dtr.hold_patch(1, delay);
+    let started = Instant::now();
+    let (status, body) = spawn_scan_on_push(&client, &sim, &repos[0])
+        .await
+        .expect("task")
+        .expect("PATCH");
+    // A lower bound only: the answer waited at least the delay.
+    assert!(started.elapsed() >= delay);
+    assert_eq!(status, 500);
+    assert_eq!(error_message(&body).0, "INTERNAL_ERROR");
+    assert_eq!(not_scanning(&dtr), [0, 1]);
+    assert_eq!(scan_on_push_at(&client, &sim, &[0]).await, [200]);
+    assert_eq!(patch_statuses(&sim), [500, 200]);
+}
+
+/// The scenario of a client that gives up on a slow write: with 120 repositories patched in
+/// turn, the 20th PATCH is held for 300 ms and the 21st to 23rd fail. The 20th's change is in
+/// the state before its answer arrives, and stays; the failures change nothing.
+#[tokio::test]
+async fn a_late_answer_still_changed_the_state() {
+    let (sim, client) = registry_of(120);
+    let dtr = sim.dtr();
+    let repos = dtr.repositories();
+    let delay = Duration::from_millis(300);
+    dtr.fail_patches(21, 3);
+    dtr.hold_patch(20, delay);
+
+    let first: Vec<usize> = (0..19).collect();
+    assert_eq!(scan_on_push_at(&client, &sim, &first).await, [200; 19]);
+    let started = Instant::now();
+    let held = spawn_scan_on_push(&client, &sim, &repos[19]);
+    until("the 20th PATCH is applied", || {
+        dtr.repositories()[19].scan_on_push
+    })
+    .await;
+    assert_eq!(dtr.patch_count(), 20);
+    // The next PATCHes are numbered 21, 22, ... whatever the held answer does.
+    let rest: Vec<usize> = (20..120).collect();
+    let statuses = scan_on_push_at(&client, &sim, &rest).await;
+    assert_eq!(statuses[..3], [500; 3]);
+    assert!(statuses[3..].iter().all(|s| *s == 200), "{statuses:?}");
+
+    let (status, body) = held.await.expect("task").expect("PATCH");
+    assert!(started.elapsed() >= delay, "the 20th answer was held");
+    assert_eq!(status, 200);
+    assert_eq!(body["scanOnPush"], true);
+    assert_eq!(not_scanning(&dtr), [20, 21, 22]);
+    assert!(
+        dtr.repositories()[19].scan_on_push,
+        "the late write stays applied"
+    );
+    assert_eq!(dtr.patch_count(), 120);
+    let statuses = patch_statuses(&sim);
+    assert_eq!(statuses.len(), 120);
+    assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 3);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 117);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! be used from synchronous and asynchronous code alike. One URL serves both products.
 //! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
 //! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
-//! `/api/v0/...` (see `dtr.rs`). Everything else is a 404 with the error envelope
+//! `/api/v0/...` (see `dtr/`). Everything else is a 404 with the error envelope
 //! (api-facts §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
@@ -13,6 +13,7 @@
 
 mod config;
 mod dtr;
+mod faults;
 pub mod host;
 mod tls;
 mod ucp;
@@ -269,6 +270,22 @@ pub(crate) enum Outcome {
     Reply(Box<Response<Full<Bytes>>>),
     /// Close the connection without a response.
     Drop,
+    /// The inner outcome (whose change, if any, is already made), answered after the delay.
+    Held(Duration, Box<Outcome>),
+}
+
+impl Outcome {
+    /// How long the answer is held back, and the answer (`None`: close without one).
+    fn into_answer(self) -> (Duration, Option<Box<Response<Full<Bytes>>>>) {
+        match self {
+            Outcome::Reply(response) => (Duration::ZERO, Some(response)),
+            Outcome::Drop => (Duration::ZERO, None),
+            Outcome::Held(delay, inner) => {
+                let (more, answer) = inner.into_answer();
+                (delay.saturating_add(more), answer)
+            }
+        }
+    }
 }
 
 pub(crate) fn text_reply(
@@ -358,7 +375,12 @@ async fn serve(
         headers: parts.headers,
         body,
     };
-    let outcome = route(&shared, &request);
+    let (hold, answer) = route(&shared, &request).into_answer();
+    if !hold.is_zero() {
+        // A held answer: the timer's rounding does not matter here, and unlike a blocking
+        // sleep it is cancelled when the simulator stops.
+        tokio::time::sleep(hold).await;
+    }
     let latency = *lock(&shared.latency);
     if !latency.is_zero() {
         // tokio's timer rounds a sleep up to its next millisecond tick (5 ms sleeps take ~6.1);
@@ -366,12 +388,12 @@ async fn serve(
         // is what benchmarks compare against.
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
     }
-    match outcome {
-        Outcome::Reply(response) => {
+    match answer {
+        Some(response) => {
             record(response.status().as_u16());
             Ok(*response)
         }
-        Outcome::Drop => {
+        None => {
             record(0);
             Err(ConnectionDropped)
         }

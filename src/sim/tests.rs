@@ -401,6 +401,81 @@ async fn fail_ignore_and_malformed_faults() {
 }
 
 #[tokio::test]
+async fn numbered_write_and_read_faults() {
+    let sim = Simulator::start(SimOptions::default()).expect("start");
+    let client = client(&sim);
+    let ucp = sim.ucp();
+    let token = login(&client, &sim, ADMIN, ADMIN_PASSWORD).await;
+    let before = ucp.config_toml();
+    let mut puts = Vec::new();
+
+    // A numbered failure comes first; a pending fail_next_write waits for the next PUT.
+    ucp.fail_writes(1, 1, 503);
+    ucp.fail_next_write(502);
+    ucp.fail_writes(2, 0, 500); // arms nothing
+    for _ in 0..3 {
+        puts.push(
+            put_config(&client, &sim, &token, CHANGED)
+                .await
+                .expect("PUT")
+                .0,
+        );
+    }
+    assert_eq!(puts, [503, 502, 200]);
+    let changed = ucp.config_toml();
+    assert_ne!(changed, before);
+
+    // The 2nd and 3rd PUT from now fail and change nothing; an unauthorized PUT is not counted.
+    ucp.fail_writes(2, 2, 504);
+    let (status, _) = put_config(&client, &sim, "not-a-token", "")
+        .await
+        .expect("PUT");
+    assert_eq!(status, 401);
+    puts.clear();
+    for _ in 0..4 {
+        puts.push(put_config(&client, &sim, &token, "").await.expect("PUT").0);
+        assert_eq!(ucp.config_toml(), before);
+        puts.push(
+            put_config(&client, &sim, &token, CHANGED)
+                .await
+                .expect("PUT")
+                .0,
+        );
+    }
+    // PUT #1 "" 200, #2 CHANGED 504, #3 "" 504, #4 CHANGED 200, then all 200.
+    assert_eq!(puts, [200, 504, 504, 200, 200, 200, 200, 200]);
+    assert_eq!(ucp.config_toml(), changed);
+
+    // Every PUT from the 2nd on fails.
+    ucp.fail_writes(2, usize::MAX, 500);
+    puts.clear();
+    for body in ["", CHANGED, "", CHANGED] {
+        puts.push(
+            put_config(&client, &sim, &token, body)
+                .await
+                .expect("PUT")
+                .0,
+        );
+    }
+    assert_eq!(puts, [200, 500, 500, 500]);
+    assert_eq!(ucp.config_toml(), before);
+    assert_eq!(sim.write_count(), 3 + 1 + 8 + 4);
+
+    // Reads: the 1st and 4th GET from now are malformed; a pending malformed_next_read waits
+    // for the 2nd.
+    ucp.malformed_reads(1, 1);
+    ucp.malformed_reads(4, 1);
+    ucp.malformed_next_read();
+    let mut valid = Vec::new();
+    for _ in 0..5 {
+        let (status, text) = get_config(&client, &sim, &token).await;
+        assert_eq!(status, 200);
+        valid.push(text.parse::<toml::Table>().is_ok());
+    }
+    assert_eq!(valid, [false, false, true, false, true]);
+}
+
+#[tokio::test]
 async fn drop_next_write_closes_without_response() {
     let sim = Simulator::start(SimOptions {
         tls: true,

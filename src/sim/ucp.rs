@@ -14,6 +14,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::config::UcpConfig;
+use super::faults::NumberedFaults;
 use super::{Outcome, SimRequest, SimUser, error_reply, json_reply, lock, text_reply};
 
 /// Path of the config-toml API (api-facts §2.3, §2.4).
@@ -50,6 +51,14 @@ struct Faults {
     drop_next_write: bool,
     ignore_next_write: bool,
     malformed_next_read: bool,
+    /// Authorized PUTs of config-toml so far (the numbers of `failing_writes`).
+    writes: usize,
+    /// PUTs that answer the given status.
+    failing_writes: NumberedFaults<u16>,
+    /// Authorized GETs of config-toml so far (the numbers of `malformed_reads`).
+    reads: usize,
+    /// GETs whose body is not valid TOML.
+    malformed_reads: NumberedFaults<()>,
 }
 
 /// The fault, if any, that the current write consumes.
@@ -125,6 +134,18 @@ impl UcpHandle {
         lock(&self.inner.faults).fail_next_write = Some(status);
     }
 
+    /// The authorized PUTs of config-toml numbered `from ..= from + count - 1`, counting from 1
+    /// at the next one (`from` 0 is taken as 1), answer `status` with the error envelope and
+    /// change nothing (a status outside 100..=999 is answered as 500). `count` `usize::MAX`
+    /// means every PUT from `from` on; 0 arms nothing. Adds to what is already armed. A
+    /// numbered failure comes before the `..._next_write` switches, which then stay armed for
+    /// the following PUT.
+    pub fn fail_writes(&self, from: usize, count: usize, status: u16) {
+        let mut faults = lock(&self.inner.faults);
+        let seen = faults.writes;
+        faults.failing_writes.arm(seen, from, count, status);
+    }
+
     /// The next authorized PUT of config-toml: the request is read in full, then the
     /// connection is closed with no response; nothing changes.
     pub fn drop_next_write(&self) {
@@ -141,6 +162,16 @@ impl UcpHandle {
     /// (a truncated rendering).
     pub fn malformed_next_read(&self) {
         lock(&self.inner.faults).malformed_next_read = true;
+    }
+
+    /// The authorized GETs of config-toml numbered `from ..= from + count - 1`, counting from 1
+    /// at the next one (`from` 0 is taken as 1), answer 200 with a body that is not valid TOML,
+    /// like [`UcpHandle::malformed_next_read`] (which then stays armed for the following GET).
+    /// `count` `usize::MAX` means every GET from `from` on; 0 arms nothing.
+    pub fn malformed_reads(&self, from: usize, count: usize) {
+        let mut faults = lock(&self.inner.faults);
+        let seen = faults.reads;
+        faults.malformed_reads.arm(seen, from, count, ());
     }
 
     /// Every token issued so far becomes invalid, as if its session had expired.
@@ -260,7 +291,13 @@ impl UcpHandle {
             return denied;
         }
         let text = self.config_toml();
-        let malformed = std::mem::take(&mut lock(&self.inner.faults).malformed_next_read);
+        let malformed = {
+            let mut faults = lock(&self.inner.faults);
+            faults.reads += 1;
+            let number = faults.reads;
+            faults.malformed_reads.take(number).is_some()
+                || std::mem::take(&mut faults.malformed_next_read)
+        };
         let body = if malformed {
             // Cut anywhere, then a line no TOML parser accepts: the result is never valid.
             let mut cut = text.len() / 2;
@@ -313,10 +350,15 @@ impl UcpHandle {
         }
     }
 
-    /// Takes one armed write fault, in the order drop, fail, ignore; others stay armed.
+    /// Numbers the PUT and takes one armed write fault, in the order numbered failure, drop,
+    /// fail, ignore; others stay armed.
     fn take_write_fault(&self) -> Option<WriteFault> {
         let mut faults = lock(&self.inner.faults);
-        if std::mem::take(&mut faults.drop_next_write) {
+        faults.writes += 1;
+        let number = faults.writes;
+        if let Some(status) = faults.failing_writes.take(number) {
+            Some(WriteFault::Fail(status))
+        } else if std::mem::take(&mut faults.drop_next_write) {
             Some(WriteFault::Drop)
         } else if let Some(status) = faults.fail_next_write.take() {
             Some(WriteFault::Fail(status))

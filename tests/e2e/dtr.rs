@@ -398,21 +398,22 @@ fn a_restore_that_fails_too_exits_3_and_the_hint_restores_everything() {
     });
     std::thread::sleep(Duration::from_millis(50));
     let before = state(&env);
-    env.sim.set_latency(Duration::from_millis(60));
-    env.sim.dtr().fail_nth_patch(10);
-    let mut child = env.spawn(&["apply", "--yes", "--concurrency", "1"]);
-    let sim = &env.sim;
-    let failed = wait_for(&mut child, || {
-        sim.requests()
-            .iter()
-            .any(|r| r.method == "PATCH" && r.status == 500)
-    });
-    assert!(failed, "the 10th PATCH never failed");
-    // The restore reads the registry again before it patches back: fail its first PATCH.
-    sim.dtr().fail_nth_patch(1);
-    let out = finish(child);
-    env.sim.set_latency(Duration::ZERO);
+    // The 10th PATCH fails, and so does every later one: the restore's too.
+    env.sim.dtr().fail_patches(10, usize::MAX);
+    let out = env.run(&["apply", "--yes", "--concurrency", "1"]);
     out.assert_code(3);
+    let patches: Vec<u16> = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(patches.get(9), Some(&500), "the 10th PATCH never failed");
+    assert!(
+        patches.len() > 10,
+        "the restore never patched back: {patches:?}"
+    );
     assert!(
         out.error_line().contains("apply failed on dtr"),
         "{}",
@@ -432,6 +433,8 @@ fn a_restore_that_fails_too_exits_3_and_the_hint_restores_everything() {
         "{}",
         out.stderr
     );
+    // The registry takes writes again.
+    env.sim.dtr().clear_patch_faults();
     env.run(&["rollback", &id, "--force", "--yes"])
         .assert_code(0);
     assert_eq!(state(&env), before);

@@ -1,12 +1,21 @@
 //! Snapshots and `stigfix rollback`, including the failures that end in exit 1 and exit 3.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
-use crate::support::{CONFIG_PATH, PASSPHRASE, TestEnv, finish, json, wait_for};
+use crate::support::{CONFIG_PATH, PASSPHRASE, TestEnv, json};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Statuses of the config PUTs so far, in order.
+fn put_statuses(env: &TestEnv) -> Vec<u16> {
+    env.sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == CONFIG_PATH)
+        .map(|r| r.status)
+        .collect()
 }
 
 #[test]
@@ -173,17 +182,18 @@ fn rollback_whose_write_fails_changes_nothing_and_exits_1() {
 #[test]
 fn apply_whose_restore_fails_exits_3_and_names_the_snapshot() {
     let env = TestEnv::http();
-    env.sim.set_latency(Duration::from_millis(300));
-    let mut child = env.spawn(&["apply", "--yes"]);
     let ucp = env.sim.ucp();
-    let landed = wait_for(&mut child, || ucp.config_toml() != env.original);
-    assert!(landed, "the apply's PUT never changed the config");
-    // Still inside the PUT's latency: the verify GET and the restore PUT are yet to come.
-    ucp.malformed_next_read();
-    ucp.fail_next_write(500);
-    let out = finish(child);
-    env.sim.set_latency(Duration::ZERO);
+    // The apply reads (1st GET), writes (1st PUT), reads back (2nd GET: malformed), then the
+    // restore reads again and writes (2nd PUT: 500).
+    ucp.malformed_reads(2, 1);
+    ucp.fail_writes(2, 1, 500);
+    let out = env.run(&["apply", "--yes"]);
     out.assert_code(3);
+    assert_eq!(
+        put_statuses(&env),
+        [200, 500],
+        "expected the apply's PUT to land and the restore's to fail"
+    );
     let applied = env.config();
     assert_ne!(applied, env.original);
     let dirs = env.snapshot_dirs();
@@ -220,16 +230,19 @@ fn rollback_whose_undo_fails_exits_3() {
     let env = TestEnv::http();
     env.run(&["apply", "--yes"]).assert_code(0);
     let applied = env.config();
-    env.sim.set_latency(Duration::from_millis(300));
-    let mut child = env.spawn(&["rollback", "--last", "--yes"]);
+    let puts = put_statuses(&env).len();
     let ucp = env.sim.ucp();
-    let landed = wait_for(&mut child, || ucp.config_toml() == env.original);
-    assert!(landed, "the rollback's PUT never restored the config");
-    ucp.malformed_next_read();
-    ucp.fail_next_write(500);
-    let out = finish(child);
-    env.sim.set_latency(Duration::ZERO);
+    // The rollback reads (1st GET from now), writes (1st PUT), reads back (2nd GET: malformed),
+    // then reads again and puts the pre-rollback state back (2nd PUT: 500).
+    ucp.malformed_reads(2, 1);
+    ucp.fail_writes(2, 1, 500);
+    let out = env.run(&["rollback", "--last", "--yes"]);
     out.assert_code(3);
+    assert_eq!(
+        put_statuses(&env)[puts..],
+        [200, 500],
+        "expected the rollback's PUT to land and putting the state back to fail"
+    );
     let error = out.error_line();
     assert!(error.contains("rollback failed on ucp"), "{error}");
     assert!(

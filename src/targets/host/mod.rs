@@ -19,7 +19,7 @@ mod state;
 mod systemd;
 mod users;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sim"))]
 mod tests;
 
 use std::collections::BTreeSet;
@@ -116,7 +116,7 @@ impl HostTarget {
         &self.spec.endpoint
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "sim"))]
     fn with_proc(mut self, proc: &Path) -> HostTarget {
         self.proc = Some(proc.to_path_buf());
         self

@@ -19,6 +19,8 @@ pub const PASSPHRASE: &str = "correct-horse-battery-staple";
 pub const CONFIG_PATH: &str = "/api/ucp/config-toml";
 /// No single invocation of the binary should take longer than this.
 const RUN_TIMEOUT: Duration = Duration::from_secs(45);
+/// The clock every run sees (`STIGFIX_TEST_NOW`), so dates in the output are the same each run.
+pub const TEST_NOW: &str = "2026-11-22T10:00:00Z";
 
 /// What a run of the binary left behind.
 #[derive(Debug)]
@@ -139,6 +141,7 @@ impl TestEnv {
             ("STIGFIX_PASSWORD".into(), PASSWORD.into()),
             ("STIGFIX_CONFIG".into(), site.into()),
             ("NO_COLOR".into(), "1".into()),
+            ("STIGFIX_TEST_NOW".into(), TEST_NOW.into()),
         ];
         if options.ucp {
             env.push(("STIGFIX_UCP_URL".into(), sim.url().into()));

@@ -67,6 +67,8 @@ pub struct EnvOptions {
     pub ucp: bool,
     /// Simulate a DTR too (same URL) and point `STIGFIX_DTR_URL` at it.
     pub dtr: Option<DtrOptions>,
+    /// Where the private folder is made (default: the system's temp folder).
+    pub temp_in: Option<PathBuf>,
 }
 
 impl Default for EnvOptions {
@@ -77,6 +79,7 @@ impl Default for EnvOptions {
             trust_ca: true,
             ucp: true,
             dtr: None,
+            temp_in: None,
         }
     }
 }
@@ -118,10 +121,16 @@ impl TestEnv {
             dtr: options.dtr.clone().unwrap_or_default(),
         })
         .expect("start the simulator");
-        let dir = tempfile::Builder::new()
-            .prefix("stigfix-e2e-")
-            .tempdir()
-            .expect("temp dir");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("stigfix-e2e-");
+        let dir = match &options.temp_in {
+            Some(parent) => {
+                std::fs::create_dir_all(parent).expect("create the temp folder's parent");
+                builder.tempdir_in(parent)
+            }
+            None => builder.tempdir(),
+        }
+        .expect("temp dir");
         let root = dir.path();
         for sub in ["home", "config", "state"] {
             std::fs::create_dir_all(root.join(sub)).expect("create dir");
@@ -371,6 +380,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// The first statement of every `root_*` test: such a test is ignored by default and run with
+/// `cargo test -- --ignored root_`, and must fail rather than pass without checking anything
+/// when that run is not root.
+#[track_caller]
+pub fn assert_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    // `Uid:` real, effective, saved, filesystem.
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .expect("a Uid: line in /proc/self/status");
+    assert_eq!(euid, "0", "this test needs root");
 }
 
 /// Send the child SIGINT, as Ctrl-C on its terminal would.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use stigfix::sim::host::{Entry, compliant_node, rhel_node, tree, ubuntu_node};
 use stigfix::sim::{DtrOptions, SimRepo, generate_repositories};
 
-use crate::support::{EnvOptions, Output, TestEnv, json};
+use crate::support::{EnvOptions, Output, TestEnv, assert_root, json};
 
 const DROPIN: &str = "etc/systemd/system/docker.service.d/zz-stigfix.conf";
 const DAEMON_JSON: &str = "etc/docker/daemon.json";
@@ -1108,19 +1108,26 @@ fn flags_behind_variables_are_noted() {
     );
 }
 
-/// `chattr +i` on a path, undone when dropped (so the temp folder can be removed). `None`
-/// when the file system or the container does not allow it.
+/// `chattr +i` on a path, undone when dropped (so the temp folder can be removed).
 struct Immutable(PathBuf);
 
 impl Immutable {
-    fn set(path: PathBuf) -> Option<Immutable> {
-        let status = std::process::Command::new("chattr")
+    /// Panics when chattr is missing or fails: it needs root (CAP_LINUX_IMMUTABLE) and a file
+    /// system with inode flags (ext4, xfs, btrfs; not tmpfs before Linux 6.0).
+    #[track_caller]
+    fn set(path: PathBuf) -> Immutable {
+        let out = std::process::Command::new("chattr")
             .arg("+i")
             .arg(&path)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(Immutable(path))
+            .output()
+            .unwrap_or_else(|e| panic!("run chattr (e2fsprogs): {e}"));
+        assert!(
+            out.status.success(),
+            "chattr +i {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Immutable(path)
     }
 }
 
@@ -1134,17 +1141,23 @@ impl Drop for Immutable {
 }
 
 #[test]
-// A skip is said on stderr when the file system cannot make a file immutable.
-#[allow(clippy::print_stderr)]
-fn a_write_failing_midway_is_undone_and_an_untouched_immutable_file_is_no_obstacle() {
-    let (env, root) = host_env(ubuntu_node);
+#[ignore = "needs root: run with `cargo test -- --ignored root_`"]
+fn root_a_write_failing_midway_is_undone_and_an_untouched_immutable_file_is_no_obstacle() {
+    assert_root();
+    // Under the target folder, not the system's temp folder, which may be a file system
+    // that refuses `chattr +i` (tmpfs before Linux 6.0).
+    let mut env = TestEnv::start(EnvOptions {
+        ucp: false,
+        temp_in: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))),
+        ..EnvOptions::default()
+    });
+    let root = env.path("node1");
+    ubuntu_node(&root).expect("build the fake node");
+    env.set_env("STIGFIX_HOST_ROOT", &root);
     let original = snap(&root);
     // The drop-in folder cannot take a new file: the failure comes after /etc/default/docker,
     // /etc/docker, the registry certificate, daemon.json and the TLS files were changed.
-    let Some(guard) = Immutable::set(root.join("etc/systemd/system/docker.service.d")) else {
-        eprintln!("skipped: chattr +i is not available here");
-        return;
-    };
+    let guard = Immutable::set(root.join("etc/systemd/system/docker.service.d"));
     let out = env.run(&["apply", "--yes"]);
     out.assert_code(1);
     assert!(
@@ -1168,8 +1181,7 @@ fn a_write_failing_midway_is_undone_and_an_untouched_immutable_file_is_no_obstac
 
     // The vendor unit cannot change mode: the last change fails; the restore must not trip
     // over that file, which it never changed.
-    let guard = Immutable::set(root.join("lib/systemd/system/docker.service"))
-        .expect("chattr worked a moment ago");
+    let guard = Immutable::set(root.join("lib/systemd/system/docker.service"));
     let out = env.run(&["apply", "--yes"]);
     out.assert_code(1);
     assert!(

@@ -7,6 +7,7 @@ mod apply;
 mod cli;
 mod dtr;
 mod failures;
+mod golden;
 mod host;
 mod plan;
 mod rollback;

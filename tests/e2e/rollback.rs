@@ -264,7 +264,12 @@ fn rollback_whose_undo_fails_exits_3() {
 /// (scripts and drift correction do apply/rollback cycles back to back).
 #[test]
 fn rollback_last_picks_the_newest_snapshot_in_back_to_back_cycles() {
-    let env = TestEnv::http();
+    let mut env = TestEnv::http();
+    // This test needs the real clock: a snapshot id takes its seconds from `now` (pinned by
+    // STIGFIX_TEST_NOW) but its microseconds from the real clock, so under a pinned clock ids
+    // made on either side of a real second boundary sort out of creation order and `--last`
+    // picks the wrong snapshot (`snapshot::new_id`; reported, not fixed by these tests).
+    env.remove_env("STIGFIX_TEST_NOW");
     for cycle in 0..3 {
         env.run(&["apply", "--yes"]).assert_code(0);
         assert_ne!(env.config(), env.original, "cycle {cycle}");

@@ -19,6 +19,8 @@ pub const PASSPHRASE: &str = "correct-horse-battery-staple";
 pub const CONFIG_PATH: &str = "/api/ucp/config-toml";
 /// No single invocation of the binary should take longer than this.
 const RUN_TIMEOUT: Duration = Duration::from_secs(45);
+/// The clock every run sees (`STIGFIX_TEST_NOW`), so dates in the output are the same each run.
+pub const TEST_NOW: &str = "2026-11-22T10:00:00Z";
 
 /// What a run of the binary left behind.
 #[derive(Debug)]
@@ -65,6 +67,8 @@ pub struct EnvOptions {
     pub ucp: bool,
     /// Simulate a DTR too (same URL) and point `STIGFIX_DTR_URL` at it.
     pub dtr: Option<DtrOptions>,
+    /// Where the private folder is made (default: the system's temp folder).
+    pub temp_in: Option<PathBuf>,
 }
 
 impl Default for EnvOptions {
@@ -75,6 +79,7 @@ impl Default for EnvOptions {
             trust_ca: true,
             ucp: true,
             dtr: None,
+            temp_in: None,
         }
     }
 }
@@ -116,10 +121,16 @@ impl TestEnv {
             dtr: options.dtr.clone().unwrap_or_default(),
         })
         .expect("start the simulator");
-        let dir = tempfile::Builder::new()
-            .prefix("stigfix-e2e-")
-            .tempdir()
-            .expect("temp dir");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("stigfix-e2e-");
+        let dir = match &options.temp_in {
+            Some(parent) => {
+                std::fs::create_dir_all(parent).expect("create the temp folder's parent");
+                builder.tempdir_in(parent)
+            }
+            None => builder.tempdir(),
+        }
+        .expect("temp dir");
         let root = dir.path();
         for sub in ["home", "config", "state"] {
             std::fs::create_dir_all(root.join(sub)).expect("create dir");
@@ -140,6 +151,7 @@ impl TestEnv {
             ("STIGFIX_PASSWORD".into(), PASSWORD.into()),
             ("STIGFIX_CONFIG".into(), site.into()),
             ("NO_COLOR".into(), "1".into()),
+            ("STIGFIX_TEST_NOW".into(), TEST_NOW.into()),
         ];
         if options.ucp {
             env.push(("STIGFIX_UCP_URL".into(), sim.url().into()));
@@ -369,6 +381,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// The first statement of every `root_*` test: such a test is ignored by default and run with
+/// `cargo test -- --ignored root_`, and must fail rather than pass without checking anything
+/// when that run is not root.
+#[track_caller]
+pub fn assert_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    // `Uid:` real, effective, saved, filesystem.
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .expect("a Uid: line in /proc/self/status");
+    assert_eq!(euid, "0", "this test needs root");
 }
 
 /// Send the child SIGINT, as Ctrl-C on its terminal would.

@@ -80,7 +80,10 @@ fn settings(env: &TestEnv, args: &[&str]) -> insta::Settings {
     settings.add_filter(r"127\.0\.0\.1:\d+", "[SERVER]");
     settings.add_filter(r"\b\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}\b", "[SNAPSHOT]");
     // A plan's digest covers its endpoints (the port, the temp folder): it differs every run.
-    settings.add_filter(r#""digest": "sha256:[0-9a-f]{64}""#, r#""digest": "[DIGEST]""#);
+    settings.add_filter(
+        r#""digest": "sha256:[0-9a-f]{64}""#,
+        r#""digest": "[DIGEST]""#,
+    );
     settings
 }
 

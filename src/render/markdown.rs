@@ -1,5 +1,6 @@
 //! A plan as Markdown, for change tickets and assessors.
 
+use super::sections::{sections, targets_not_configured};
 use super::{detail_lines, lines, summary_line, unfixable_line, waiver_text};
 use crate::plan::Plan;
 
@@ -8,9 +9,10 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str("# stigfix plan\n\n");
     out.push_str(&format!(
-        "- Created: {}\n- stigfix: {}\n- Playbooks: {}\n",
+        "- Created: {}\n- stigfix: {}\n- Plan digest: `{}` (the `digest` of the JSON plan applied must be this)\n- Playbooks: {}\n",
         plan.created_at,
         env!("CARGO_PKG_VERSION"),
+        plan.digest(),
         plan.playbooks
             .iter()
             .map(|p| p.name.as_str())
@@ -62,11 +64,38 @@ pub fn markdown(plan: &Plan) -> String {
             out.push_str(&format!("\n```diff\n{}\n```\n", target.diff.trim_end()));
         }
     }
+    for section in sections(plan) {
+        out.push_str(&format!("\n## {}\n\n", section.title));
+        for entry in &section.entries {
+            out.push_str(&format!("- **{}** {}\n", entry.heading, entry.line));
+            for line in &entry.more {
+                out.push_str(&format!("  - {line}\n"));
+            }
+        }
+    }
+    let not_configured = targets_not_configured(plan);
+    if !not_configured.is_empty() {
+        out.push_str("\n## Not assessed\n\n");
+        for (reason, count) in not_configured {
+            out.push_str(&format!("- {count} rule(s): {reason}\n"));
+        }
+    }
+    if plan.change_count() > 0 {
+        out.push_str(&format!(
+            "\n## Backout\n\n`stigfix apply` writes a snapshot of the exact prior state of every target it changes before its first write, and prints its id. To undo the change: `stigfix rollback <SNAPSHOT> --yes` (or `stigfix rollback --last --yes` for the newest apply), run with the same snapshot folder. It restores what this change wrote and verifies it; a setting somebody changed since is reported and left alone unless `--force`.{}\n",
+            if plan.targets.iter().any(|target| !target.actions.is_empty()) {
+                " Then repeat the actions listed above (e.g. restart docker.service)."
+            } else {
+                ""
+            }
+        ));
+    }
     out.push_str("\n## Rules\n\n| STIG ID | Vuln ID | CAT | Status | Title | Details |\n|---|---|---|---|---|---|\n");
     for rule in &plan.rules {
         let mut details = detail_lines(rule)
             .into_iter()
             .chain(rule.unfixable.iter().map(unfixable_line))
+            .chain(rule.note.iter().filter(|_| rule.checks.is_empty()).cloned())
             .collect::<Vec<_>>()
             .join("; ");
         if let Some(waiver) = &rule.waiver {

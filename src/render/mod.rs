@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod markdown;
+pub mod sections;
 pub mod text;
 
 pub use markdown::markdown;
@@ -243,17 +244,21 @@ pub fn unfixable_line(unfixable: &Unfixable) -> String {
     )
 }
 
-/// `waived: why; approved by …; ticket …; until …`.
+/// `waived: why (approved by …; ticket …; until …)`.
 pub fn waiver_text(waiver: &Waiver) -> String {
-    let mut text = format!("waived: {}", waiver.justification);
+    let mut about = Vec::new();
     if let Some(approver) = &waiver.approver {
-        text.push_str(&format!("; approved by {approver}"));
+        about.push(format!("approved by {approver}"));
     }
     if let Some(ticket) = &waiver.ticket {
-        text.push_str(&format!("; ticket {ticket}"));
+        about.push(format!("ticket {ticket}"));
     }
     if let Some(expires) = waiver.expires {
-        text.push_str(&format!("; until {expires}"));
+        about.push(format!("until {expires}"));
     }
-    text
+    if about.is_empty() {
+        format!("waived: {}", waiver.justification)
+    } else {
+        format!("waived: {} ({})", waiver.justification, about.join("; "))
+    }
 }

@@ -1,8 +1,9 @@
 //! A plan for a terminal. Every change line carries a `+`/`-`/`~` marker, so colour never
 //! carries meaning alone.
 
-use super::{detail_lines, line_text, lines, unfixable_line, waiver_text};
-use crate::assess::{Outcome, RuleResult, Status};
+use super::sections::{sections, targets_not_configured};
+use super::{line_text, lines};
+use crate::assess::Status;
 use crate::output::Output;
 use crate::plan::Plan;
 
@@ -61,84 +62,25 @@ pub fn text(plan: &Plan, output: &Output) -> String {
         }
         out.push('\n');
     }
-    // Open findings, and rules that `apply` fixes only in part (a setting it cannot write).
-    let open: Vec<&RuleResult> = plan
-        .rules
-        .iter()
-        .filter(|rule| {
-            rule.status == Status::Open
-                || (rule.status == Status::Fix && !rule.unfixable.is_empty())
-        })
-        .collect();
-    if !open.is_empty() {
-        out.push_str(&output.bold("Open findings (not fixed automatically):\n"));
-        for rule in open {
+    for section in sections(plan) {
+        out.push_str(&output.bold(&format!("{}:\n", section.title)));
+        for entry in &section.entries {
             out.push_str(&format!(
-                "  ! {} {}\n",
-                rule_heading(rule),
-                failing_detail(rule)
+                "  {} {} {}\n",
+                section.marker, entry.heading, entry.line
             ));
-            for unfixable in &rule.unfixable {
-                out.push_str(&format!("      {}\n", unfixable_line(unfixable)));
-            }
-            if let Some(note) = &rule.note {
-                out.push_str(&format!("      {}\n", output.dim(note)));
+            for line in &entry.more {
+                out.push_str(&format!("      {}\n", output.dim(line)));
             }
         }
         out.push('\n');
     }
-    let unknown: Vec<&RuleResult> = plan
-        .rules
-        .iter()
-        .filter(|rule| rule.status == Status::Unknown)
-        .collect();
-    if !unknown.is_empty() {
-        out.push_str(&output.bold("Could not be determined (never counted as compliant):\n"));
-        for rule in unknown {
-            out.push_str(&format!(
-                "  ? {} {}\n",
-                rule_heading(rule),
-                detail_lines(rule)
-                    .into_iter()
-                    .find(|line| line.contains("cannot be determined")
-                        || line.contains("not all can be determined"))
-                    .unwrap_or_default()
-            ));
-        }
-        out.push('\n');
-    }
-    let waived: Vec<&RuleResult> = plan
-        .rules
-        .iter()
-        .filter(|rule| rule.status == Status::Waived)
-        .collect();
-    if !waived.is_empty() {
-        out.push_str(&output.bold("Waived:\n"));
-        for rule in waived {
-            out.push_str(&format!(
-                "  = {} {}\n",
-                rule_heading(rule),
-                rule.waiver.as_ref().map(waiver_text).unwrap_or_default()
-            ));
-        }
-        out.push('\n');
-    }
-    let unset: Vec<(&RuleResult, String)> = plan
-        .rules
-        .iter()
-        .flat_map(|rule| {
-            rule.checks
-                .iter()
-                .filter(|check| check.outcome == Outcome::VariableUnset)
-                .map(move |check| (rule, super::check_line(check)))
-        })
-        .collect();
-    if !unset.is_empty() {
-        out.push_str(&output.bold("Partly assessed (organisation-defined value not set):\n"));
-        for (rule, detail) in unset {
-            out.push_str(&format!("  ? {} {detail}\n", rule.stig_id));
-        }
-        out.push('\n');
+    for (reason, count) in targets_not_configured(plan) {
+        out.push_str(&format!(
+            "{} rule{} not assessed: {reason}.\n",
+            count,
+            plural(count)
+        ));
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
@@ -147,26 +89,6 @@ pub fn text(plan: &Plan, output: &Output) -> String {
 
 fn short_fingerprint(fingerprint: &str) -> String {
     fingerprint.chars().take(19).collect()
-}
-
-pub(super) fn rule_heading(rule: &RuleResult) -> String {
-    format!(
-        "{} ({}, {})",
-        rule.stig_id,
-        rule.severity.category(),
-        rule.vuln_id
-    )
-}
-
-/// The line that shows best why a rule is open: its first failing check.
-fn failing_detail(rule: &RuleResult) -> String {
-    let details = detail_lines(rule);
-    details
-        .iter()
-        .find(|detail| detail.contains(", requires "))
-        .or(details.first())
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// `Plan: 9 changes on 1 target (12 rules to fix); 3 open findings; …`.

@@ -4,6 +4,8 @@
 
 mod rollback;
 mod signals;
+#[cfg(test)]
+mod tests;
 mod transaction;
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use super::toml_doc;
 use crate::error::Result;
 use crate::keypath::KeyPath;
 use crate::targets::{Document, Edit, LiveState, Saved, Written};
-use crate::values::fingerprint;
+use crate::values::{fingerprint, values_equal};
 
 /// The file a UCP snapshot saves: the document's exact bytes.
 const SAVED_FILE: &str = "ucp-config.toml";
@@ -41,6 +41,23 @@ impl UcpLive {
         } else {
             toml_doc::restore_paths(&self.text, &expected, paths)
         }
+    }
+}
+
+impl UcpLive {
+    /// The paths of `scope` that do not hold the `expected` (saved) value after a restore. A
+    /// path the saved document did not have is not checked: the server fills in its default
+    /// (a table the original lacked comes back with default values, which is the original).
+    pub fn not_restored(&self, expected: &toml::Table, scope: &[KeyPath]) -> Vec<String> {
+        scope
+            .iter()
+            .filter_map(|path| {
+                let want = path.lookup(expected)?;
+                let have = self.lookup(path);
+                (!have.as_ref().is_some_and(|have| values_equal(have, want)))
+                    .then(|| path.to_string())
+            })
+            .collect()
     }
 }
 
@@ -111,5 +128,29 @@ fn collect_differences(
             _ => {}
         }
         prefix.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_the_original_lacked_may_come_back_with_the_servers_defaults() {
+        let original: toml::Table = toml::from_str("[auth]\nbackend = \"managed\"\n").unwrap();
+        // After the restore the server renders [trust_configuration] with its defaults.
+        let after = UcpLive::parse(
+            "[auth]\nbackend = \"managed\"\n[trust_configuration]\nrequire_content_trust = false\n"
+                .into(),
+            "GET https://ucp/api/ucp/config-toml".into(),
+        )
+        .unwrap();
+        let scope = [
+            KeyPath::parse("trust_configuration.require_content_trust").unwrap(),
+            KeyPath::parse("auth.backend").unwrap(),
+        ];
+        assert!(after.not_restored(&original, &scope).is_empty());
+        let wrong = UcpLive::parse("[auth]\nbackend = \"ldap\"\n".into(), "GET".into()).unwrap();
+        assert_eq!(wrong.not_restored(&original, &scope), ["auth.backend"]);
     }
 }

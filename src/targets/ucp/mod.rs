@@ -151,15 +151,7 @@ impl Target for UcpTarget {
         let document = now.restored_document(&original, &scope)?;
         self.write(&document).await?;
         let after = self.read_config().await?;
-        let differing: Vec<String> = scope
-            .iter()
-            .filter_map(|path| {
-                let want = path.lookup(&expected)?;
-                let have = after.lookup(path);
-                (!have.as_ref().is_some_and(|have| values_equal(have, want)))
-                    .then(|| path.to_string())
-            })
-            .collect();
+        let differing = after.not_restored(&expected, &scope);
         if !differing.is_empty() {
             return Err(Error::new(format!(
                 "UCP {} did not return to the snapshot's values after the restore (differs at {})",

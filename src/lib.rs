@@ -62,7 +62,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     match result {
         Ok(status) => status.code(),
         Err(error) => {
-            output.error(error.message(), error.hint());
+            output.error(&error.message(), error.hint());
             error.status().code()
         }
     }

@@ -737,7 +737,8 @@ mod tests {
             "typo = 1\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"moon\"\n[[rules]]\nid = \"DKER-EE-001080\"\ntarget = \"ucp\"\nmode = \"sometimes\"\nsettings = []\n",
         )
         .unwrap_err();
-        let lines: Vec<&str> = error.message().lines().collect();
+        let message = error.message();
+        let lines: Vec<&str> = message.lines().collect();
         assert_eq!(lines.len(), 3, "{}", error.message());
         assert!(lines[0].starts_with("test.toml:4:1: unknown key `typo`"));
         assert!(lines[1].contains("unknown target `moon`"));

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod keypath;
+pub mod learned;
 pub mod lock;
 pub mod output;
 pub mod plan;

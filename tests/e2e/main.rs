@@ -2,6 +2,7 @@
 //! HTTPS (a CA made by the simulator) and plain HTTP on 127.0.0.1. Nothing else is contacted.
 
 mod support;
+mod versions;
 
 mod apply;
 mod cli;

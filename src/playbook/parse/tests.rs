@@ -1,0 +1,112 @@
+use super::*;
+use crate::playbook::{Mode, shipped};
+
+const HEADER: &str =
+    "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n";
+
+fn parse(body: &str) -> Result<Playbook> {
+    parse_playbook(&format!("{HEADER}{body}"), "test.toml", None)
+}
+
+#[test]
+fn shipped_playbooks_are_valid() {
+    let playbooks = shipped().unwrap();
+    assert_eq!(playbooks.len(), 2);
+    assert!(playbooks.iter().all(|playbook| !playbook.rules.is_empty()));
+}
+
+#[test]
+fn a_rule_takes_its_metadata_from_the_benchmark() {
+    let playbook = parse(
+        "[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = [{ path = \"trust_configuration.require_content_trust\", value = true }]\n",
+    )
+    .unwrap();
+    let rule = &playbook.rules[0];
+    assert_eq!(rule.meta.vuln_id, "V-235847");
+    assert_eq!(rule.mode, Mode::Enforce);
+    assert_eq!(rule.settings[0].location.line, 7);
+}
+
+#[test]
+fn unknown_rule_id_names_file_line_column_and_the_nearest_id() {
+    let error =
+        parse("[[rules]]\nid = \"DKER-EE-00437\"\ntarget = \"ucp\"\nsettings = []\n").unwrap_err();
+    assert_eq!(
+        error.message(),
+        "test.toml:5:6: unknown STIG ID `DKER-EE-00437`: not in Docker_Enterprise_2-x_Linux-UNIX_STIG V2R2; did you mean DKER-EE-004370?"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let error = parse(
+        "typo = 1\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"moon\"\n[[rules]]\nid = \"DKER-EE-001080\"\ntarget = \"ucp\"\nmode = \"sometimes\"\nsettings = []\n",
+    )
+    .unwrap_err();
+    let lines: Vec<&str> = error.message().lines().collect();
+    assert_eq!(lines.len(), 3, "{}", error.message());
+    assert!(lines[0].starts_with("test.toml:4:1: unknown key `typo`"));
+    assert!(lines[1].contains("unknown target `moon`"));
+    assert!(lines[2].contains("unknown mode `sometimes`"));
+}
+
+#[test]
+fn invalid_toml_is_located() {
+    let error = parse("[[rules]\n").unwrap_err();
+    assert!(
+        error.message().starts_with("test.toml:4:"),
+        "{}",
+        error.message()
+    );
+    assert!(error.message().contains("invalid TOML"));
+}
+
+#[test]
+fn enforced_settings_need_a_value_and_variables_must_exist() {
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.per_user_limit\", min = 1 }]\n",
+    )
+    .unwrap_err();
+    assert!(
+        error.message().contains("needs a `value`"),
+        "{}",
+        error.message()
+    );
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.per_user_limit\", value = \"${limit}\" }]\n",
+    )
+    .unwrap_err();
+    assert!(
+        error.message().contains("`${limit}` names no variable"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn variable_defaults_are_type_checked() {
+    let error = parse(
+        "[variables.limit]\ntype = \"integer\"\ndefault = \"three\"\n[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.per_user_limit\", value = \"${limit}\" }]\n",
+    )
+    .unwrap_err();
+    assert!(
+        error.message().contains("must be of type integer"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn wrong_release_is_refused() {
+    let error = parse_playbook(
+        "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V1R1\"\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = []\n",
+        "old.toml",
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .message()
+            .starts_with("old.toml:3:11: the playbook is for release V1R1")
+    );
+}

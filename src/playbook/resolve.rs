@@ -436,4 +436,64 @@ mod tests {
         .unwrap_err();
         assert!(error.message().contains("DKER-EE-999999"));
     }
+
+    fn shipped_with(site: &str) -> Result<RuleSet> {
+        let site = SiteFile::parse(site, std::path::Path::new("site.toml")).unwrap();
+        resolve(
+            crate::playbook::shipped().unwrap(),
+            vec![],
+            &site,
+            &RuleFilter::default(),
+        )
+    }
+
+    #[test]
+    fn site_values_that_defeat_their_rule_are_refused() {
+        let error = shipped_with("[variables]\ndod_banner = \"\"\n").unwrap_err();
+        assert_eq!(
+            error.message(),
+            "site.toml:2:1: variable `dod_banner` must not be empty (`non_empty = true`)"
+        );
+        let error =
+            shipped_with("[variables]\ndod_banner = \"Authorized use only.\"\n").unwrap_err();
+        assert!(
+            error.message().starts_with(
+                "site.toml:2:1: variable `dod_banner` must start with \"You are accessing a U.S. Government (USG) Information System (IS)"
+            ),
+            "{}",
+            error.message()
+        );
+        let error = shipped_with("[variables]\nrequire_signature_from = []\n").unwrap_err();
+        assert_eq!(
+            error.message(),
+            "site.toml:2:1: variable `require_signature_from` must list at least one item (`non_empty = true`)"
+        );
+        // The STIG's banner, wrapped differently, is accepted.
+        let banner = crate::playbook::shipped()
+            .unwrap()
+            .iter()
+            .flat_map(|playbook| playbook.variables.clone())
+            .find(|variable| variable.name == "dod_banner")
+            .and_then(|variable| variable.default)
+            .unwrap();
+        let rewrapped = banner
+            .as_str()
+            .unwrap()
+            .replace("\n\n", "\n")
+            .replace(". ", ".\n");
+        let set = shipped_with(&format!(
+            "[variables]\nrequire_signature_from = [\"org/signers\"]\ndod_banner = {}\n",
+            toml::Value::String(rewrapped.clone())
+        ))
+        .unwrap();
+        let rule = set
+            .rules
+            .iter()
+            .find(|rule| rule.stig_id() == "CNTR-MK-000170")
+            .unwrap();
+        assert_eq!(
+            rule.settings[0].value,
+            SettingValue::Value(toml::Value::String(rewrapped))
+        );
+    }
 }

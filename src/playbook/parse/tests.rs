@@ -110,3 +110,59 @@ fn wrong_release_is_refused() {
             .starts_with("old.toml:3:11: the playbook is for release V1R1")
     );
 }
+
+#[test]
+fn variable_constraints_are_parsed_and_checked_against_the_default() {
+    let rule = "[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = [{ path = \"trust_configuration.require_signature_from\", value = \"${signers}\" }]\n";
+    let playbook = parse(&format!(
+        "[variables.signers]\ntype = \"string-array\"\nnon_empty = true\n{rule}"
+    ))
+    .unwrap();
+    assert!(playbook.variables[0].non_empty);
+
+    let error = parse(&format!(
+        "[variables.signers]\ntype = \"string-array\"\nnon_empty = true\ndefault = []\n{rule}"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        error.message(),
+        "test.toml:7:11: default: variable `signers` must list at least one item (`non_empty = true`)"
+    );
+
+    let error = parse(&format!(
+        "[variables.signers]\ntype = \"string-array\"\nstarts_with = \"x\"\nnon_empty = \"yes\"\n{rule}"
+    ))
+    .unwrap_err();
+    let lines: Vec<&str> = error.message().lines().collect();
+    assert_eq!(lines.len(), 2, "{}", error.message());
+    assert_eq!(
+        lines[0],
+        "test.toml:7:13: `non_empty` in variable `signers` must be true or false"
+    );
+    assert_eq!(
+        lines[1],
+        "test.toml:6:15: variable `signers`: `starts_with` applies to string variables, not string-array"
+    );
+}
+
+#[test]
+fn the_shipped_banner_default_meets_its_own_constraints() {
+    let playbooks = shipped().unwrap();
+    let banner = playbooks
+        .iter()
+        .flat_map(|playbook| &playbook.variables)
+        .find(|variable| variable.name == "dod_banner")
+        .unwrap();
+    assert!(banner.non_empty);
+    assert!(banner.starts_with.is_some());
+    assert!(banner.contains.len() >= 5, "{:?}", banner.contains);
+    assert!(banner.check(banner.default.as_ref().unwrap()).is_ok());
+    assert!(banner.check(&toml::Value::String(String::new())).is_err());
+    let signers: Vec<_> = playbooks
+        .iter()
+        .flat_map(|playbook| &playbook.variables)
+        .filter(|variable| variable.name == "require_signature_from")
+        .collect();
+    assert_eq!(signers.len(), 2);
+    assert!(signers.iter().all(|variable| variable.non_empty));
+}

@@ -1,6 +1,6 @@
 //! The `[variables.*]` tables: organisation-defined values.
 
-use toml_edit::Item;
+use toml_edit::{Item, TableLike};
 
 use super::{Context, item_value};
 use crate::playbook::{Variable, VariableKind};
@@ -24,7 +24,16 @@ impl Context<'_> {
             };
             self.unknown_keys(
                 definition,
-                &["type", "description", "default", "min", "max"],
+                &[
+                    "type",
+                    "description",
+                    "default",
+                    "min",
+                    "max",
+                    "non_empty",
+                    "starts_with",
+                    "contains",
+                ],
                 &what,
             );
             let Some(kind_text) = self.required_string(definition, "type", &what, key_span.clone())
@@ -41,6 +50,7 @@ impl Context<'_> {
                 );
                 continue;
             };
+            let (non_empty, starts_with, contains) = self.constraints(definition, kind, &what);
             let variable = Variable {
                 name: name.to_string(),
                 description: self
@@ -50,17 +60,93 @@ impl Context<'_> {
                 default: definition.get("default").and_then(item_value),
                 min: self.integer(definition, "min", &what),
                 max: self.integer(definition, "max", &what),
+                non_empty,
+                starts_with,
+                contains,
                 location: self.location(key_span),
             };
             if let Some(default) = &variable.default
                 && let Err(message) = variable.check(default)
             {
                 let span = definition.get("default").and_then(Item::span);
+                // Reported; the variable is still declared, so its uses are not errors too.
                 self.problem(span, format!("default: {message}"));
-                continue;
             }
             variables.push(variable);
         }
         variables
+    }
+
+    /// `non_empty`, `starts_with` and `contains` of a variable, refused where its type has no use
+    /// for them (a constraint that can never apply would pass every value).
+    fn constraints(
+        &mut self,
+        definition: &dyn TableLike,
+        kind: VariableKind,
+        what: &str,
+    ) -> (bool, Option<String>, Vec<String>) {
+        let mut non_empty = false;
+        if let Some(item) = definition.get("non_empty") {
+            match item.as_bool() {
+                Some(flag) => non_empty = flag,
+                None => {
+                    self.problem(
+                        item.span(),
+                        format!("`non_empty` in {what} must be true or false"),
+                    );
+                }
+            }
+            if !matches!(kind, VariableKind::String | VariableKind::StringArray) {
+                self.problem(
+                    item.span(),
+                    format!(
+                        "{what}: `non_empty` applies to string and string-array variables, not {}",
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+        let starts_with = self.string(definition, "starts_with", what);
+        let contains = match definition.get("contains") {
+            None => Vec::new(),
+            Some(item) => match item_value(item) {
+                Some(toml::Value::Array(items)) if items.iter().all(toml::Value::is_str) => items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_string))
+                    .collect(),
+                _ => {
+                    self.problem(
+                        item.span(),
+                        format!("`contains` in {what} must be an array of strings"),
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        for key in ["starts_with", "contains"] {
+            if let Some(item) = definition.get(key)
+                && kind != VariableKind::String
+            {
+                self.problem(
+                    item.span(),
+                    format!(
+                        "{what}: `{key}` applies to string variables, not {}",
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+        let blank = starts_with
+            .iter()
+            .chain(&contains)
+            .any(|text| text.trim().is_empty());
+        if blank {
+            let span = definition
+                .get("starts_with")
+                .or_else(|| definition.get("contains"))
+                .and_then(Item::span);
+            self.problem(span, format!("{what}: a required text must not be blank"));
+        }
+        (non_empty, starts_with, contains)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::parse::{ModeBounds, parse_bounded};
 use super::{Playbook, parse_playbook};
 use crate::error::{Error, IoContext, Result};
 
@@ -62,11 +63,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Playbook>> {
             files.push(path.clone());
         }
     }
+    // A user's playbook may narrow the file modes of the shipped ones, never widen them.
+    let bounds = ModeBounds::of(&shipped()?);
     let mut playbooks = Vec::new();
     let mut problems = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).with_path("read playbook", &file)?;
-        match parse_playbook(&text, &file.display().to_string(), Some(&file)) {
+        match parse_bounded(&text, &file.display().to_string(), Some(&file), &bounds) {
             Ok(playbook) => playbooks.push(playbook),
             Err(error) => problems.push(error.message().to_string()),
         }

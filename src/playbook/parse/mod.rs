@@ -10,6 +10,7 @@ mod variables;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -20,17 +21,65 @@ use crate::error::{Error, Location, Result, line_column};
 
 /// Parse and validate one playbook. `source` is how errors name the file.
 pub fn parse_playbook(text: &str, source: &str, path: Option<&Path>) -> Result<Playbook> {
+    parse_bounded(text, source, path, &ModeBounds::default())
+}
+
+/// Parse and validate a user's playbook: its `mode_within` may not allow bits that `bounds` (the
+/// shipped playbooks') do not.
+pub(super) fn parse_bounded(
+    text: &str,
+    source: &str,
+    path: Option<&Path>,
+    bounds: &ModeBounds,
+) -> Result<Playbook> {
     let context = Context {
         source,
         text,
+        bounds,
         problems: Vec::new(),
     };
     context.parse(path)
 }
 
+/// The `mode_within` of each (STIG ID, path) of some playbooks, with where it was written.
+#[derive(Debug, Default)]
+pub(super) struct ModeBounds(BTreeMap<String, Vec<(String, u32, Location)>>);
+
+impl ModeBounds {
+    pub(super) fn of(playbooks: &[Playbook]) -> ModeBounds {
+        let mut bounds = ModeBounds::default();
+        for rule in playbooks.iter().flat_map(|playbook| &playbook.rules) {
+            for setting in &rule.settings {
+                if let Some(mask) = setting.mode_within {
+                    bounds
+                        .0
+                        .entry(rule.meta.stig_id.clone())
+                        .or_default()
+                        .push((setting.path.to_string(), mask, setting.location.clone()));
+                }
+            }
+        }
+        bounds
+    }
+
+    /// The bound on `path` of rule `stig_id`: the mask of the same path, or, for a path that
+    /// rule does not set, the strictest of its masks.
+    fn get(&self, stig_id: &str, path: &str) -> Option<(u32, &Location)> {
+        let entries = self.0.get(stig_id)?;
+        if let Some((_, mask, location)) = entries.iter().find(|(known, ..)| known == path) {
+            return Some((*mask, location));
+        }
+        let strictest = entries.iter().fold(0o7777, |all, (_, mask, _)| all & mask);
+        entries
+            .first()
+            .map(|(_, _, location)| (strictest, location))
+    }
+}
+
 struct Context<'a> {
     source: &'a str,
     text: &'a str,
+    bounds: &'a ModeBounds,
     problems: Vec<String>,
 }
 

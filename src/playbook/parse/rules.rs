@@ -9,6 +9,7 @@ use super::{Context, item_value, tables_of};
 use crate::benchmark::Benchmark;
 use crate::keypath::KeyPath;
 use crate::playbook::{Match, Mode, Rule, Setting, TargetKind, ValueSpec, Variable};
+use crate::values::format_mode;
 
 impl Context<'_> {
     pub(super) fn rules(
@@ -137,9 +138,14 @@ impl Context<'_> {
             Some(item) => match tables_of(item) {
                 Some(entries) => {
                     for (entry, entry_span) in entries {
-                        if let Some(setting) =
-                            self.setting(entry, entry_span, &what, mode, variables)
-                        {
+                        let owner = Owner {
+                            what: &what,
+                            stig_id: &meta.stig_id,
+                            target,
+                            mode,
+                            variables,
+                        };
+                        if let Some(setting) = self.setting(entry, entry_span, &owner) {
                             settings.push(setting);
                         }
                     }
@@ -178,10 +184,9 @@ impl Context<'_> {
         &mut self,
         table: &dyn TableLike,
         span: Option<Range<usize>>,
-        rule: &str,
-        mode: Mode,
-        variables: &[Variable],
+        owner: &Owner<'_>,
     ) -> Option<Setting> {
+        let (rule, mode, variables) = (owner.what, owner.mode, owner.variables);
         let what = format!("a setting of {rule}");
         self.unknown_keys(
             table,
@@ -260,6 +265,12 @@ impl Context<'_> {
             value,
             location: self.location(span.clone()),
         };
+        if owner.target == crate::targets::host::KIND
+            && setting.path.leaf() == "mode"
+            && !self.file_mode(table, span.clone(), owner, &setting)
+        {
+            return None;
+        }
         if setting.value.is_none()
             && setting.mode_within.is_none()
             && (mode == Mode::Enforce || !setting.has_constraint())
@@ -293,6 +304,66 @@ impl Context<'_> {
         }
         Some(setting)
     }
+
+    /// A file mode is only ever made stricter: `mode_within` (the fix clears bits), never a
+    /// `value` or `one_of` that `apply` would write as it is, and never wider than the shipped
+    /// playbook's `mode_within` for the rule. False when the setting is refused.
+    fn file_mode(
+        &mut self,
+        table: &dyn TableLike,
+        span: Option<Range<usize>>,
+        owner: &Owner<'_>,
+        setting: &Setting,
+    ) -> bool {
+        let rule = owner.what;
+        let path = setting.path.to_string();
+        let mut fine = true;
+        for key in ["value", "one_of"] {
+            if let Some(item) = table.get(key) {
+                self.problem(
+                    item.span(),
+                    format!(
+                        "{rule}: `{path}` is a file mode: give `mode_within` (its fix only ever clears bits), not `{key}`, which could loosen it"
+                    ),
+                );
+                fine = false;
+            }
+        }
+        let Some(mask) = setting.mode_within else {
+            if fine {
+                self.problem(
+                    span,
+                    format!(
+                        "{rule}: `{path}` is a file mode and needs `mode_within` (e.g. \"0644\")"
+                    ),
+                );
+            }
+            return false;
+        };
+        if let Some((bound, location)) = self.bounds.get(owner.stig_id, &path)
+            && mask & !bound != 0
+        {
+            let message = format!(
+                "{rule}: `mode_within = \"{}\"` on `{path}` allows bits {} that the shipped playbook does not ({} or stricter, {location}); a playbook may only make a mode stricter",
+                format_mode(mask),
+                format_mode(mask & !bound),
+                format_mode(bound),
+            );
+            self.problem(table.get("mode_within").and_then(Item::span), message);
+            fine = false;
+        }
+        fine
+    }
+}
+
+/// The rule a setting belongs to.
+struct Owner<'a> {
+    /// `rule DKER-EE-005300`, for messages.
+    what: &'a str,
+    stig_id: &'a str,
+    target: TargetKind,
+    mode: Mode,
+    variables: &'a [Variable],
 }
 
 /// `"${name}"` → `name`.

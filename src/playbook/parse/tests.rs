@@ -166,3 +166,83 @@ fn the_shipped_banner_default_meets_its_own_constraints() {
     assert_eq!(signers.len(), 2);
     assert!(signers.iter().all(|variable| variable.non_empty));
 }
+
+fn host_rule(id: &str, setting: &str) -> String {
+    format!("[[rules]]\nid = \"{id}\"\ntarget = \"host\"\nsettings = [{setting}]\n")
+}
+
+#[test]
+fn a_file_mode_is_never_written_as_a_value() {
+    let error = parse(&host_rule(
+        "DKER-EE-005300",
+        "{ path = \"files.tls_key.mode\", value = \"0777\" }",
+    ))
+    .unwrap_err();
+    assert_eq!(
+        error.message(),
+        "test.toml:7:52: rule DKER-EE-005300: `files.tls_key.mode` is a file mode: give `mode_within` (its fix only ever clears bits), not `value`, which could loosen it"
+    );
+    let error = parse(&host_rule(
+        "DKER-EE-005240",
+        "{ path = \"files.registry_certs.*.mode\", mode_within = \"0444\", one_of = [\"0444\", \"0666\"] }",
+    ))
+    .unwrap_err();
+    assert!(
+        error.message().starts_with("test.toml:7:")
+            && error
+                .message()
+                .contains("not `one_of`, which could loosen it"),
+        "{}",
+        error.message()
+    );
+    let error = parse(&format!(
+        "[[rules]]\nid = \"DKER-EE-005300\"\ntarget = \"host\"\nmode = \"check\"\nsettings = [{{ path = \"files.tls_key.mode\", not_in = [\"0777\"] }}]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        error.message(),
+        "test.toml:8:13: rule DKER-EE-005300: `files.tls_key.mode` is a file mode and needs `mode_within` (e.g. \"0644\")"
+    );
+    // `mode` of another target is no file mode.
+    parse(
+        "[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = [{ path = \"x.mode\", value = \"0777\" }]\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_user_playbook_may_narrow_the_shipped_file_modes_but_not_widen_them() {
+    let bounds = ModeBounds::of(&shipped().unwrap());
+    let user = |setting: &str| {
+        parse_bounded(
+            &format!("{HEADER}{}", host_rule("DKER-EE-005300", setting)),
+            "user.toml",
+            None,
+            &bounds,
+        )
+    };
+    let error = user("{ path = \"files.tls_key.mode\", mode_within = \"0640\" }").unwrap_err();
+    let message = error.message();
+    assert!(
+        message.starts_with(
+            "user.toml:7:58: rule DKER-EE-005300: `mode_within = \"0640\"` on `files.tls_key.mode` allows bits 0240 that the shipped playbook does not (0400 or stricter, (shipped) playbooks/docker-enterprise-2x-v2r2.toml:"
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with("a playbook may only make a mode stricter"));
+    user("{ path = \"files.tls_key.mode\", mode_within = \"0400\" }").unwrap();
+    user("{ path = \"files.tls_key.mode\", mode_within = \"0000\" }").unwrap();
+    // Another path under the same rule is held to the rule's strictest mode.
+    let error = user("{ path = \"files.tls_ca.mode\", mode_within = \"0444\" }").unwrap_err();
+    assert!(
+        error.message().contains("allows bits 0044"),
+        "{}",
+        error.message()
+    );
+    // Without the shipped bounds (a playbook's own validation) any narrowing mask is fine.
+    parse(&host_rule(
+        "DKER-EE-005300",
+        "{ path = \"files.tls_key.mode\", mode_within = \"0640\" }",
+    ))
+    .unwrap();
+}

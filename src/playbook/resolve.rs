@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{
     Mode, Playbook, Rule, Setting, TargetKind, ValueSpec, Variable, display_value, values_equal,
 };
-use crate::benchmark::Severity;
+use crate::benchmark::{Severity, edit_distance};
 use crate::error::{Error, Result};
 use crate::keypath::KeyPath;
 use crate::plan::PlaybookRef;
@@ -227,10 +227,13 @@ pub fn resolve(
 
     for wanted in &filter.rules {
         if !set.rules.iter().any(|rule| matches_id(rule, wanted)) {
-            return Err(
-                Error::new(format!("--rule {wanted}: no playbook has that rule"))
-                    .with_hint("`stigfix playbook list` shows every rule"),
-            );
+            let suggestion = nearest_id(&set.rules, wanted)
+                .map(|id| format!("; did you mean {id}?"))
+                .unwrap_or_default();
+            return Err(Error::usage(format!(
+                "--rule {wanted}: no playbook has that rule{suggestion}"
+            ))
+            .with_hint("`stigfix playbook list` shows every rule"));
         }
     }
     set.rules.retain(|rule| {
@@ -245,6 +248,23 @@ pub fn resolve(
 fn matches_id(rule: &ResolvedRule, wanted: &str) -> bool {
     rule.rule.meta.stig_id.eq_ignore_ascii_case(wanted)
         || rule.rule.meta.vuln_id.eq_ignore_ascii_case(wanted)
+}
+
+/// The STIG ID or Vuln ID of the rules closest to `wanted` (a typo's worth of edits away).
+fn nearest_id<'a>(rules: &'a [ResolvedRule], wanted: &str) -> Option<&'a str> {
+    let wanted = wanted.to_ascii_uppercase();
+    rules
+        .iter()
+        .flat_map(|rule| {
+            [
+                rule.rule.meta.stig_id.as_str(),
+                rule.rule.meta.vuln_id.as_str(),
+            ]
+        })
+        .map(|id| (edit_distance(&id.to_ascii_uppercase(), &wanted), id))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, id)| id)
 }
 
 fn resolve_value(setting: &Setting, playbook: &Playbook, site: &SiteFile) -> SettingValue {
@@ -435,6 +455,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.message().contains("DKER-EE-999999"));
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        let error = resolve(
+            crate::playbook::shipped().unwrap(),
+            vec![],
+            &SiteFile::default(),
+            &RuleFilter {
+                rules: vec!["dker-ee-00437".into()],
+                min_severity: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "--rule dker-ee-00437: no playbook has that rule; did you mean DKER-EE-004370?"
+        );
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
     }
 
     fn shipped_with(site: &str) -> Result<RuleSet> {

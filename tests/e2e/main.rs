@@ -10,5 +10,6 @@ mod failures;
 mod golden;
 mod host;
 mod plan;
+mod playbooks;
 mod rollback;
 mod secrets;

@@ -195,9 +195,9 @@ fn a_file_mode_is_never_written_as_a_value() {
         "{}",
         error.message()
     );
-    let error = parse(&format!(
-        "[[rules]]\nid = \"DKER-EE-005300\"\ntarget = \"host\"\nmode = \"check\"\nsettings = [{{ path = \"files.tls_key.mode\", not_in = [\"0777\"] }}]\n"
-    ))
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-005300\"\ntarget = \"host\"\nmode = \"check\"\nsettings = [{ path = \"files.tls_key.mode\", not_in = [\"0777\"] }]\n",
+    )
     .unwrap_err();
     assert_eq!(
         error.message(),

@@ -13,6 +13,7 @@ mod failures;
 mod golden;
 mod host;
 mod plan;
+mod playbooks;
 mod rollback;
 mod secrets;
 mod versions;

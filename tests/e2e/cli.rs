@@ -178,17 +178,51 @@ fn login_stores_the_password_in_the_keyring_and_logout_removes_it() {
 }
 
 /// `stigfix login` as it runs from cron, a systemd unit or a container: the process has no
-/// session keyring of its own (only the user-session keyring). The keyring crate's keyutils
-/// backend then fails (EACCES, reported as "No matching entry found in secure storage"), after
-/// having added the key (it is left in /proc/keys), so login says it stored nothing.
+/// session keyring of its own (this test's processes have none). The password goes into the
+/// user's persistent keyring, readable by the user's processes only, and a later run (another
+/// process, as from the next cron job) finds it there.
 #[test]
-#[ignore = "BUG: login fails without a session keyring (cron/systemd/containers): misleading 'No matching entry found' error, stray key left in the kernel keyring"]
 fn login_works_without_a_session_keyring() {
     let mut env = TestEnv::http();
     env.remove_env("STIGFIX_PASSWORD");
     let out = env.run_with_stdin(&["login", "--password-stdin"], &format!("{PASSWORD}\n"));
-    let _ = env.run(&["logout"]);
+    let _guard = LogoutPlain(&env);
     out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("in the kernel keyring (the user's persistent keyring"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(PASSWORD));
+    let description = format!("stigfix:admin@{}", env.url());
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    let line = keys
+        .lines()
+        .find(|line| line.ends_with(&format!("{description}: {}", PASSWORD.len())))
+        .unwrap_or_else(|| panic!("no key {description} in /proc/keys:\n{keys}"));
+    // Possessor: everything; the owner: view, read, write, search; group and others: nothing.
+    assert!(line.contains(" perm 3f0f0000 "), "{line}");
+
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert_eq!(env.count("POST", "/auth/login"), 1);
+
+    let out = env.run(&["logout"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Removed"), "{}", out.stderr);
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("no password"), "{}", out.stderr);
+}
+
+/// Removes the keyring entry of a test without a session keyring, even when it fails half-way.
+struct LogoutPlain<'a>(&'a TestEnv);
+
+impl Drop for LogoutPlain<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["logout"]);
+    }
 }
 
 #[test]

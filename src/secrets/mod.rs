@@ -1,11 +1,16 @@
 //! Credentials and redaction.
 //!
 //! Passwords come from, in order: the environment (`STIGFIX_UCP_PASSWORD`/`STIGFIX_DTR_PASSWORD`,
-//! then `STIGFIX_PASSWORD`), `--password-stdin`, the OS keyring entry written by `stigfix login`,
-//! or a prompt on a terminal. Never from the command line. A [`Secret`] never prints its value.
+//! then `STIGFIX_PASSWORD`), `--password-stdin`, the OS keyring entry written by `stigfix login`
+//! ([`store`]), or a prompt on a terminal. Never from the command line. A [`Secret`] never prints
+//! its value.
+
+mod store;
 
 use std::fmt;
 use std::io::{BufRead, IsTerminal};
+
+pub use store::{keyring_delete, keyring_set};
 
 use crate::error::{Error, Result};
 
@@ -150,7 +155,7 @@ impl PasswordSources {
             return Ok(secret.clone());
         }
         if self.use_keyring
-            && let Some(secret) = keyring_get(url, username)?
+            && let Some(secret) = store::keyring_get(url, username)
         {
             return Ok(secret);
         }
@@ -167,82 +172,6 @@ impl PasswordSources {
             )),
         )
     }
-}
-
-const KEYRING_SERVICE: &str = "stigfix";
-
-fn keyring_account(url: &str, username: &str) -> String {
-    format!("{username}@{}", url.trim_end_matches('/'))
-}
-
-/// The keyring entry for a user at a URL: the Secret Service where one answers, else the kernel
-/// keyring (keyutils), which every Linux has.
-fn keyring_entries(url: &str, username: &str) -> Vec<(&'static str, keyring::Entry)> {
-    let account = keyring_account(url, username);
-    let mut entries = Vec::new();
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
-        && let Ok(credential) =
-            keyring::secret_service::SsCredential::new_with_target(None, KEYRING_SERVICE, &account)
-    {
-        entries.push((
-            "Secret Service",
-            keyring::Entry::new_with_credential(Box::new(credential)),
-        ));
-    }
-    if let Ok(credential) =
-        keyring::keyutils::KeyutilsCredential::new_with_target(None, KEYRING_SERVICE, &account)
-    {
-        entries.push((
-            "kernel keyring",
-            keyring::Entry::new_with_credential(Box::new(credential)),
-        ));
-    }
-    entries
-}
-
-fn keyring_get(url: &str, username: &str) -> Result<Option<Secret>> {
-    for (_, entry) in keyring_entries(url, username) {
-        // A missing entry and an unreachable store both mean "not here": try the next store.
-        if let Ok(password) = entry.get_password() {
-            return Ok(Some(Secret(password)));
-        }
-    }
-    Ok(None)
-}
-
-/// Store a password; returns the name of the store used.
-pub fn keyring_set(url: &str, username: &str, password: &Secret) -> Result<&'static str> {
-    let mut last_error = None;
-    for (store, entry) in keyring_entries(url, username) {
-        match entry.set_password(password.expose()) {
-            Ok(()) => return Ok(store),
-            Err(error) => last_error = Some(format!("{store}: {error}")),
-        }
-    }
-    Err(Error::new(format!(
-        "cannot store the password for {username} at {url} in the OS keyring{}",
-        last_error
-            .map(|error| format!(" ({error})"))
-            .unwrap_or_default()
-    ))
-    .with_hint("use STIGFIX_PASSWORD or --password-stdin instead"))
-}
-
-/// Remove a stored password; returns whether one was removed.
-pub fn keyring_delete(url: &str, username: &str) -> Result<bool> {
-    let mut removed = false;
-    for (_, entry) in keyring_entries(url, username) {
-        match entry.delete_credential() {
-            Ok(()) => removed = true,
-            Err(keyring::Error::NoEntry) => {}
-            Err(error) => {
-                return Err(Error::new(format!(
-                    "cannot remove the password for {username} at {url} from the OS keyring: {error}"
-                )));
-            }
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

@@ -363,6 +363,129 @@ impl Snapshot {
     }
 }
 
+/// What `snapshots prune` removes: the snapshots beyond the `keep` newest, or made more than
+/// `older_than` before `now`, or (both given) those meeting both.
+pub struct PruneRule {
+    pub keep: Option<usize>,
+    pub older_than_days: Option<u64>,
+    pub now: time::OffsetDateTime,
+}
+
+/// A prune's decision on one snapshot, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PruneDecision {
+    pub id: String,
+    pub remove: bool,
+    pub reason: String,
+}
+
+/// Decide, for every snapshot (oldest first, as [`Snapshot::list`] gives them), whether a
+/// prune removes it. Never removed, whatever the rule: for each target, the newest `apply`
+/// snapshot whose change is in force there (`applied`, `applying`, `restore-failed`: the way
+/// back, and what `rollback --last` uses), and any snapshot with a target `applying` or
+/// `restore-failed` (a change that may be half-made, or a restore that failed: an operator
+/// needs it).
+pub fn prune_decisions(snapshots: &[Snapshot], rule: &PruneRule) -> Vec<PruneDecision> {
+    let mut way_back: Vec<(usize, String)> = Vec::new();
+    for (index, snapshot) in snapshots.iter().enumerate().rev() {
+        if snapshot.manifest.command != "apply" {
+            continue;
+        }
+        for target in &snapshot.manifest.targets {
+            let label = target.spec().label();
+            if target.state.may_be_changed() && !way_back.iter().any(|(_, seen)| *seen == label) {
+                way_back.push((index, label));
+            }
+        }
+    }
+    let count = snapshots.len();
+    snapshots
+        .iter()
+        .enumerate()
+        .map(|(index, snapshot)| {
+            let manifest = &snapshot.manifest;
+            let decision = |remove: bool, reason: String| PruneDecision {
+                id: manifest.id.clone(),
+                remove,
+                reason,
+            };
+            if let Some(target) = manifest.targets.iter().find(|target| {
+                matches!(
+                    target.state,
+                    TargetState::Applying | TargetState::RestoreFailed
+                )
+            }) {
+                return decision(
+                    false,
+                    format!(
+                        "{} is `{}`: an operator may need this snapshot (`stigfix rollback {} --force`)",
+                        target.spec().label(),
+                        target.state.as_str(),
+                        manifest.id
+                    ),
+                );
+            }
+            let needed: Vec<&str> = way_back
+                .iter()
+                .filter(|(at, _)| *at == index)
+                .map(|(_, label)| label.as_str())
+                .collect();
+            if !needed.is_empty() {
+                return decision(
+                    false,
+                    format!(
+                        "the newest change in force on {}: rolling it back needs this snapshot",
+                        needed.join(", ")
+                    ),
+                );
+            }
+            let mut why = Vec::new();
+            if let Some(keep) = rule.keep {
+                if index + keep >= count {
+                    return decision(false, format!("one of the {keep} newest"));
+                }
+                why.push(format!("older than the {keep} newest"));
+            }
+            if let Some(days) = rule.older_than_days {
+                let created = time::OffsetDateTime::parse(
+                    &manifest.created_at,
+                    &time::format_description::well_known::Rfc3339,
+                );
+                let Ok(created) = created else {
+                    return decision(
+                        false,
+                        format!("its date `{}` cannot be read", manifest.created_at),
+                    );
+                };
+                let limit = i64::try_from(days)
+                    .ok()
+                    .and_then(|days| days.checked_mul(86_400))
+                    .map(time::Duration::seconds);
+                if limit.is_none_or(|limit| rule.now - created <= limit) {
+                    return decision(false, format!("made within the last {days} day(s)"));
+                }
+                why.push(format!("made more than {days} day(s) ago"));
+            }
+            decision(true, why.join(" and "))
+        })
+        .collect()
+}
+
+/// The bytes a snapshot's files take.
+pub fn size_of(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(metadata) if metadata.is_dir() => size_of(&entry.path()),
+            Ok(metadata) => metadata.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn create_private_dir(path: &Path, recursive: bool) -> Result<()> {
     fs::DirBuilder::new()
         .recursive(recursive)
@@ -505,6 +628,104 @@ mod tests {
                 .unwrap()
                 .contains("`stigfix rollback R` would undo")
         );
+    }
+
+    /// A snapshot in memory: `command`, its creation day (November 2026) and target states.
+    fn listed(id: &str, command: &str, day: u8, targets: &[(&str, TargetState)]) -> Snapshot {
+        Snapshot {
+            dir: PathBuf::from(id),
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                id: id.into(),
+                created_at: format!("2026-11-{day:02}T10:00:00Z"),
+                stigfix_version: "0".into(),
+                command: command.into(),
+                plan_digest: "sha256:0".into(),
+                rollback_of: None,
+                insecure: false,
+                targets: targets
+                    .iter()
+                    .map(|(endpoint, state)| ManifestTarget {
+                        kind: crate::targets::ucp::KIND,
+                        endpoint: (*endpoint).into(),
+                        file: "f".into(),
+                        file_sha256: None,
+                        written_file: None,
+                        written_sha256: None,
+                        fingerprint_before: "sha256:1".into(),
+                        fingerprint_after: None,
+                        state: *state,
+                        changes: vec![],
+                        rolled_back_by: None,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn removed(snapshots: &[Snapshot], keep: Option<usize>, days: Option<u64>) -> Vec<String> {
+        let rule = PruneRule {
+            keep,
+            older_than_days: days,
+            now: time::macros::datetime!(2026-11-30 10:00 UTC),
+        };
+        prune_decisions(snapshots, &rule)
+            .into_iter()
+            .filter(|decision| decision.remove)
+            .map(|decision| decision.id)
+            .collect()
+    }
+
+    #[test]
+    fn prune_keeps_the_way_back_and_what_an_operator_needs() {
+        use TargetState::*;
+        let snapshots = [
+            listed("1", "apply", 1, &[("https://a", Applied)]),
+            listed("2", "apply", 2, &[("https://a", RestoreFailed)]),
+            listed("3", "apply", 3, &[("https://a", Applying)]),
+            listed("4", "apply", 4, &[("https://b", Applied)]),
+            listed("5", "apply", 5, &[("https://a", Applied)]),
+            listed("6", "apply", 6, &[("https://a", RolledBack)]),
+            listed("7", "rollback", 7, &[("https://a", Applied)]),
+            listed("8", "apply", 8, &[("https://a", Saved)]),
+        ];
+        // 2 and 3 need an operator; 4 is the way back on b, 5 on a (6 was rolled back).
+        assert_eq!(removed(&snapshots, Some(0), None), ["1", "6", "7", "8"]);
+        assert_eq!(removed(&snapshots, Some(2), None), ["1", "6"]);
+        let decisions = prune_decisions(
+            &snapshots,
+            &PruneRule {
+                keep: Some(0),
+                older_than_days: None,
+                now: time::OffsetDateTime::UNIX_EPOCH,
+            },
+        );
+        assert_eq!(
+            decisions[1].reason,
+            "ucp https://a is `restore-failed`: an operator may need this snapshot (`stigfix rollback 2 --force`)"
+        );
+        assert_eq!(
+            decisions[4].reason,
+            "the newest change in force on ucp https://a: rolling it back needs this snapshot"
+        );
+        assert_eq!(decisions[0].reason, "older than the 0 newest");
+    }
+
+    #[test]
+    fn prune_by_age_and_by_count() {
+        use TargetState::*;
+        let snapshots = [
+            listed("1", "apply", 1, &[("https://a", RolledBack)]),
+            listed("2", "rollback", 10, &[("https://a", Applied)]),
+            listed("3", "apply", 20, &[("https://a", RolledBack)]),
+            listed("4", "apply", 29, &[("https://a", Saved)]),
+        ];
+        // On the 30th: 1 and 2 are more than 15 days old, 3 is 10 days old.
+        assert_eq!(removed(&snapshots, None, Some(15)), ["1", "2"]);
+        assert_eq!(removed(&snapshots, None, Some(0)), ["1", "2", "3", "4"]);
+        assert!(removed(&snapshots, None, Some(u64::MAX)).is_empty());
+        // Both: older than 15 days and beyond the 3 newest.
+        assert_eq!(removed(&snapshots, Some(3), Some(15)), ["1"]);
     }
 
     #[test]

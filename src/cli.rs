@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgGroup, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use crate::output::ColorChoice;
 
@@ -20,8 +23,55 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parse the command line, noting where each URL came from (the flag or its environment
+/// variable) so that a message about it names what the user set.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli =
+        Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut Cli::command()))?;
+    cli.global.origins = Origins {
+        ucp_url: origin(&matches, "ucp_url"),
+        dtr_url: origin(&matches, "dtr_url"),
+    };
+    Ok(cli)
+}
+
+/// Where a global argument's value came from. Global arguments given after the subcommand are
+/// propagated to the top-level matches with their source.
+fn origin(matches: &ArgMatches, id: &str) -> Origin {
+    match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => Origin::Flag,
+        Some(ValueSource::EnvVariable) => Origin::Env,
+        _ => match matches.subcommand() {
+            Some((_, sub)) => origin(sub, id),
+            None => Origin::Unset,
+        },
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Unset,
+    /// The command line.
+    Flag,
+    /// The environment variable of the flag.
+    Env,
+}
+
+/// Where the URLs came from (the site file is the settings' business).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Origins {
+    pub ucp_url: Origin,
+    pub dtr_url: Origin,
+}
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Filled by [`parse`].
+    #[arg(skip)]
+    pub origins: Origins,
     /// Site file: endpoints, variables, waivers [default: ./stigfix.toml, else $XDG_CONFIG_HOME/stigfix/stigfix.toml]
     #[arg(
         long,
@@ -288,8 +338,6 @@ pub struct DemoArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     /// Every argument read from the environment, in every subcommand.
@@ -321,6 +369,15 @@ mod tests {
             shown.is_empty(),
             "these show their environment value in --help: {shown:?}"
         );
+    }
+
+    #[test]
+    fn the_origin_of_a_url_is_noted() {
+        let parsed = parse(["stigfix", "plan", "--ucp-url", "https://a"].map(Into::into)).unwrap();
+        assert_eq!(parsed.global.origins.ucp_url, Origin::Flag);
+        assert_eq!(parsed.global.origins.dtr_url, Origin::Unset);
+        let parsed = parse(["stigfix", "--dtr-url", "https://a", "plan"].map(Into::into)).unwrap();
+        assert_eq!(parsed.global.origins.dtr_url, Origin::Flag);
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod host;
 mod plan;
 mod rollback;
 mod secrets;
+mod urls;

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgGroup, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use crate::output::ColorChoice;
 
@@ -20,33 +23,111 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parse the command line, noting where each URL came from (the flag or its environment
+/// variable) so that a message about it names what the user set.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli =
+        Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut Cli::command()))?;
+    cli.global.origins = Origins {
+        ucp_url: origin(&matches, "ucp_url"),
+        dtr_url: origin(&matches, "dtr_url"),
+    };
+    Ok(cli)
+}
+
+/// Where a global argument's value came from. Global arguments given after the subcommand are
+/// propagated to the top-level matches with their source.
+fn origin(matches: &ArgMatches, id: &str) -> Origin {
+    match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => Origin::Flag,
+        Some(ValueSource::EnvVariable) => Origin::Env,
+        _ => match matches.subcommand() {
+            Some((_, sub)) => origin(sub, id),
+            None => Origin::Unset,
+        },
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Unset,
+    /// The command line.
+    Flag,
+    /// The environment variable of the flag.
+    Env,
+}
+
+/// Where the URLs came from (the site file is the settings' business).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Origins {
+    pub ucp_url: Origin,
+    pub dtr_url: Origin,
+}
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Filled by [`parse`].
+    #[arg(skip)]
+    pub origins: Origins,
     /// Site file: endpoints, variables, waivers [default: ./stigfix.toml, else $XDG_CONFIG_HOME/stigfix/stigfix.toml]
-    #[arg(long, global = true, env = "STIGFIX_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// UCP/MKE base URL, e.g. https://ucp.example.mil
-    #[arg(long, global = true, env = "STIGFIX_UCP_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_UCP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub ucp_url: Option<String>,
     /// DTR/MSR base URL, e.g. https://dtr.example.mil
-    #[arg(long, global = true, env = "STIGFIX_DTR_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_DTR_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub dtr_url: Option<String>,
     /// Docker Engine node whose filesystem is rooted at DIR (`/` for this node; repeatable)
     #[arg(
         long = "host-root",
         global = true,
         env = "STIGFIX_HOST_ROOT",
-        value_name = "DIR"
+        value_name = "DIR",
+        hide_env_values = true
     )]
     pub host_roots: Vec<PathBuf>,
     /// Account for UCP and DTR
-    #[arg(long, global = true, env = "STIGFIX_USERNAME", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_USERNAME",
+        value_name = "NAME",
+        hide_env_values = true
+    )]
     pub username: Option<String>,
     /// Read the password from the first line of standard input
     #[arg(long, global = true)]
     pub password_stdin: bool,
     /// PEM bundle that TLS is verified against (instead of the system trust store)
-    #[arg(long, global = true, env = "STIGFIX_CA_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_CA_CERT",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub ca_cert: Option<PathBuf>,
     /// Skip TLS verification (loudly warned about and recorded in the plan)
     #[arg(long, global = true)]
@@ -56,11 +137,18 @@ pub struct GlobalArgs {
         long = "playbook",
         global = true,
         env = "STIGFIX_PLAYBOOK",
-        value_name = "PATH"
+        value_name = "PATH",
+        hide_env_values = true
     )]
     pub playbooks: Vec<PathBuf>,
     /// Where snapshots are kept [default: $XDG_STATE_HOME/stigfix/snapshots]
-    #[arg(long, global = true, env = "STIGFIX_SNAPSHOT_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_SNAPSHOT_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub snapshot_dir: Option<PathBuf>,
     /// Only this rule (STIG ID or Vuln ID; repeatable)
     #[arg(long = "rule", global = true, value_name = "ID")]
@@ -120,6 +208,13 @@ pub enum Format {
     Markdown,
 }
 
+/// The formats of lists (`snapshots`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what would change: a diff of the live cluster against the playbooks
@@ -128,7 +223,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Restore targets to a snapshot
     Rollback(RollbackArgs),
-    /// List rollback snapshots
+    /// List rollback snapshots, or prune old ones
     Snapshots(SnapshotsArgs),
     /// Store the password for --username at --ucp-url and --dtr-url in the OS keyring
     Login,
@@ -190,8 +285,31 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format on stdout
+    #[arg(long, global = true, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    #[command(subcommand)]
+    pub command: Option<SnapshotsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsCommand {
+    /// Remove old snapshots, never one a rollback or an operator may still need
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct PruneArgs {
+    /// Keep the N newest snapshots (and any older one still needed); remove the others
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Remove snapshots made more than DAYS days ago (except those still needed)
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
+    /// Remove without asking (required when stdin is not a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +323,7 @@ pub enum PlaybookCommand {
     },
     /// Check playbooks (files or folders; default: those in use) without contacting anything
     Validate {
+        /// Playbook files or folders to check [default: the playbooks in use]
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -215,4 +334,79 @@ pub struct DemoArgs {
     /// Start the simulated cluster and keep it running (prints how to reach it) instead of the demo
     #[arg(long)]
     pub serve: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument read from the environment, in every subcommand.
+    fn env_args(command: &clap::Command, out: &mut Vec<(String, bool)>) {
+        for arg in command.get_arguments() {
+            if arg.get_env().is_some() {
+                out.push((
+                    format!("{} --{}", command.get_name(), arg.get_id()),
+                    arg.is_hide_env_values_set(),
+                ));
+            }
+        }
+        for sub in command.get_subcommands() {
+            env_args(sub, out);
+        }
+    }
+
+    #[test]
+    fn help_never_shows_environment_values() {
+        let mut args = Vec::new();
+        env_args(&Cli::command(), &mut args);
+        assert!(args.len() >= 8, "{args:?}");
+        let shown: Vec<&String> = args
+            .iter()
+            .filter(|(_, hidden)| !hidden)
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            shown.is_empty(),
+            "these show their environment value in --help: {shown:?}"
+        );
+    }
+
+    #[test]
+    fn the_origin_of_a_url_is_noted() {
+        let parsed = parse(["stigfix", "plan", "--ucp-url", "https://a"].map(Into::into)).unwrap();
+        assert_eq!(parsed.global.origins.ucp_url, Origin::Flag);
+        assert_eq!(parsed.global.origins.dtr_url, Origin::Unset);
+        let parsed = parse(["stigfix", "--dtr-url", "https://a", "plan"].map(Into::into)).unwrap();
+        assert_eq!(parsed.global.origins.dtr_url, Origin::Flag);
+    }
+
+    #[test]
+    fn prune_needs_keep_or_older_than() {
+        let error = Cli::try_parse_from(["stigfix", "snapshots", "prune"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        let parsed = Cli::try_parse_from([
+            "stigfix",
+            "snapshots",
+            "prune",
+            "--keep",
+            "3",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Snapshots(args) = parsed.command else {
+            panic!("not snapshots")
+        };
+        assert_eq!(args.format, ListFormat::Json);
+        assert!(matches!(
+            args.command,
+            Some(SnapshotsCommand::Prune(PruneArgs { keep: Some(3), .. }))
+        ));
+        let error =
+            Cli::try_parse_from(["stigfix", "snapshots", "--format", "markdown"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+    }
 }

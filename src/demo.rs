@@ -1,9 +1,11 @@
 //! `stigfix demo`: the whole cycle against the built-in simulator, with no setup — plan, apply,
 //! plan again (clean), roll back — over real HTTPS on 127.0.0.1 with a CA made for the occasion.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::DemoArgs;
 use crate::commands;
@@ -99,7 +101,8 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         },
     })
     .map_err(|error| Error::new(format!("cannot start the simulator on 127.0.0.1: {error}")))?;
-    let work = tempfile_dir()?;
+    let folder = WorkDir::create()?;
+    let work = folder.path();
     // A Docker Engine node as many are found (Ubuntu layout): a TCP listener in a drop-in,
     // insecure registries, FIPS off, loose modes.
     let node = work.join("node1");
@@ -110,6 +113,8 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         .with_path("write", &ca_path)?;
 
     if args.serve {
+        // Caught from before the banner, which tells the user to press Ctrl-C.
+        let stop = Stop::catch()?;
         let site_path = work.join("stigfix.toml");
         std::fs::write(&site_path, DEMO_SITE).with_path("write", &site_path)?;
         output.data(&format!(
@@ -122,14 +127,15 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
              export STIGFIX_PASSWORD={DEMO_PASSWORD}\n\
              export STIGFIX_CONFIG={site}\n\
              export STIGFIX_SNAPSHOT_DIR={snapshots}\n\n\
-             Then: stigfix plan / stigfix apply / stigfix rollback --last. Ctrl-C stops the simulator.\n",
+             Then: stigfix plan / stigfix apply / stigfix rollback --last. Ctrl-C stops the simulator and removes {work}.\n",
             url = simulator.url(),
             ca = ca_path.display(),
             site = site_path.display(),
             snapshots = work.join("snapshots").display(),
             node = node.display(),
+            work = work.display(),
         ));
-        let _ = tokio::signal::ctrl_c().await;
+        stop.wait().await;
         return Ok(ExitStatus::Success);
     }
 
@@ -247,7 +253,6 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         same(node_restored)
     ));
     let restored = config_restored && registry_restored && node_restored;
-    let _ = std::fs::remove_dir_all(&work);
     if !restored || status != ExitStatus::Success {
         return Err(Error::new("the demo did not end as expected (see above)"));
     }
@@ -257,9 +262,51 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let base = std::env::temp_dir();
-    let dir = base.join(format!("stigfix-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_path("create", &dir)?;
-    Ok(dir)
+/// The demo's folder (the node's files, the CA, the site file, snapshots), removed when the
+/// demo ends, however it ends: done, an error, or Ctrl-C / SIGTERM under `--serve`.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> Result<WorkDir> {
+        let dir = std::env::temp_dir().join(format!("stigfix-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_path("create", &dir)?;
+        Ok(WorkDir(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Ctrl-C and SIGTERM, caught from its creation on.
+struct Stop {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Stop {
+    fn catch() -> Result<Stop> {
+        let catch = |kind: SignalKind| {
+            signal(kind)
+                .map_err(|error| Error::new(format!("cannot catch Ctrl-C and SIGTERM: {error}")))
+        };
+        Ok(Stop {
+            interrupt: catch(SignalKind::interrupt())?,
+            terminate: catch(SignalKind::terminate())?,
+        })
+    }
+
+    /// Until either arrives.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

@@ -29,13 +29,11 @@ pub mod snapshot;
 pub mod targets;
 pub mod values;
 
-use clap::Parser;
-
 use crate::error::ExitStatus;
 
 /// Parse arguments, run the command, print any error, and return the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();

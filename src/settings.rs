@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::benchmark::Severity;
-use crate::cli::{GlobalArgs, RestartArg, SeverityArg};
+use crate::cli::{GlobalArgs, Origin, RestartArg, SeverityArg};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{self, TlsOptions};
 use crate::output::Output;
 use crate::playbook::{self, RuleFilter, RuleSet};
-use crate::secrets::PasswordSources;
+use crate::secrets::{self, PasswordSources, Transport};
 use crate::site::SiteFile;
 use crate::targets::dtr::DtrOptions;
 use crate::targets::{Connector, TargetSpec, registry};
@@ -43,18 +43,18 @@ impl Settings {
             Some(path) => SiteFile::load(&path)?,
             None => SiteFile::default(),
         };
-        let ucp_url = args
-            .ucp_url
-            .clone()
-            .or_else(|| site.ucp_url.clone())
-            .map(|url| normalize_url(&url, "--ucp-url"))
-            .transpose()?;
-        let dtr_url = args
-            .dtr_url
-            .clone()
-            .or_else(|| site.dtr_url.clone())
-            .map(|url| normalize_url(&url, "--dtr-url"))
-            .transpose()?;
+        let ucp_url = resolve_url(
+            args.ucp_url.as_deref(),
+            args.origins.ucp_url,
+            &site,
+            UrlOption::UCP,
+        )?;
+        let dtr_url = resolve_url(
+            args.dtr_url.as_deref(),
+            args.origins.dtr_url,
+            &site,
+            UrlOption::DTR,
+        )?;
         let snapshot_dir = args
             .snapshot_dir
             .clone()
@@ -73,6 +73,7 @@ impl Settings {
             },
             allow_prompt: true,
             use_keyring: true,
+            output: Some(output.clone()),
         };
         if args.insecure {
             output.warn("TLS verification is OFF (--insecure): the server's identity is not checked. This is recorded in the plan and every report.");
@@ -209,23 +210,98 @@ fn default_snapshot_dir() -> PathBuf {
     state_home.join("stigfix").join("snapshots")
 }
 
-fn normalize_url(url: &str, flag: &str) -> Result<String> {
+/// A URL option: its flag, environment variable and site-file key.
+pub struct UrlOption {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub key: &'static str,
+    pub in_site: fn(&SiteFile) -> Option<&String>,
+}
+
+impl UrlOption {
+    pub const UCP: UrlOption = UrlOption {
+        flag: "--ucp-url",
+        env: "STIGFIX_UCP_URL",
+        key: "ucp_url",
+        in_site: |site| site.ucp_url.as_ref(),
+    };
+    pub const DTR: UrlOption = UrlOption {
+        flag: "--dtr-url",
+        env: "STIGFIX_DTR_URL",
+        key: "dtr_url",
+        in_site: |site| site.dtr_url.as_ref(),
+    };
+}
+
+/// The URL from the flag, its environment variable or the site file (in that order), checked
+/// and normalised; a problem names where the URL came from.
+fn resolve_url(
+    given: Option<&str>,
+    origin: Origin,
+    site: &SiteFile,
+    option: UrlOption,
+) -> Result<Option<String>> {
+    let (url, source) = match given {
+        Some(url) if origin == Origin::Env => (url.to_string(), option.env.to_string()),
+        Some(url) => (url.to_string(), option.flag.to_string()),
+        None => {
+            let Some(url) = (option.in_site)(site).cloned() else {
+                return Ok(None);
+            };
+            let source = match site.value_locations.get(option.key) {
+                Some(location) => format!("{location}: `{}`", option.key),
+                None => format!("`{}` in the site file", option.key),
+            };
+            (url, source)
+        }
+    };
+    let url = normalize_url(&url, &source)?;
+    Ok(Some(url))
+}
+
+/// Check a base URL and drop its trailing `/`. `source` names where it came from (`--ucp-url`,
+/// `STIGFIX_UCP_URL`, `stigfix.toml:3:11: \`ucp_url\``). Refused: anything but http(s), user
+/// or password in the URL (never echoed), a query or fragment (they would be pasted into every
+/// request path), and plain `http://` to anything but this machine's loopback, where it would
+/// carry the password in cleartext.
+pub fn normalize_url(url: &str, source: &str) -> Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
+    let shown = secrets::redact_url_credentials(trimmed);
+    let example = "e.g. https://ucp.example.mil";
     let parsed = reqwest::Url::parse(trimmed).map_err(|error| {
-        Error::usage(format!("{flag} {url}: not a URL ({error})"))
-            .with_hint("e.g. https://ucp.example.mil")
+        Error::usage(format!("{source}: `{shown}` is not a URL ({error})")).with_hint(example)
     })?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err(Error::usage(format!(
-            "{flag} {url}: expected an https:// URL"
-        )));
-    }
-    if parsed.username() != "" || parsed.password().is_some() {
         return Err(
-            Error::usage(format!("{flag}: credentials do not belong in the URL")).with_hint(
-                "use --username and STIGFIX_PASSWORD / --password-stdin / `stigfix login`",
-            ),
+            Error::usage(format!("{source}: `{shown}` is not an https:// URL")).with_hint(example),
         );
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::usage(format!(
+            "{source}: `{shown}`: credentials do not belong in the URL"
+        ))
+        .with_hint("use --username and STIGFIX_PASSWORD / --password-stdin / `stigfix login`"));
+    }
+    let mut base = parsed.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    let base = base.as_str().trim_end_matches('/').to_string();
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::usage(format!(
+            "{source}: `{base}…` has a query (`?…`) or fragment (`#…`); a base URL takes neither"
+        ))
+        .with_hint(format!("give the address alone: {base}")));
+    }
+    if secrets::transport(&parsed) == Transport::PlainRemote {
+        let mut https = parsed.clone();
+        let _ = https.set_scheme("https");
+        return Err(Error::usage(format!(
+            "{source}: `{base}` is plain http://, which would send the password across the network in cleartext"
+        ))
+        .with_hint(format!(
+            "use {} (pass --ca-cert FILE if its CA is not in the system store); plain http:// is accepted only for this machine (127.0.0.1, ::1, localhost)",
+            https.as_str().trim_end_matches('/')
+        )));
     }
     Ok(trimmed.to_string())
 }
@@ -233,4 +309,133 @@ fn normalize_url(url: &str, flag: &str) -> Result<String> {
 /// Whether a prompt can be shown.
 pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str) -> Error {
+        let error = normalize_url(url, "STIGFIX_UCP_URL").unwrap_err();
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage, "{url}");
+        assert!(
+            error.message().starts_with("STIGFIX_UCP_URL: "),
+            "{}",
+            error.message()
+        );
+        error
+    }
+
+    #[test]
+    fn good_urls_lose_their_trailing_slash() {
+        for (given, expected) in [
+            ("https://ucp.example.mil/", "https://ucp.example.mil"),
+            (
+                " https://ucp.example.mil:8443 ",
+                "https://ucp.example.mil:8443",
+            ),
+            (
+                "https://ucp.example.mil/prefix/",
+                "https://ucp.example.mil/prefix",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.3.4.5", "http://127.3.4.5"),
+            ("http://localhost:1", "http://localhost:1"),
+            ("http://[::1]:8080/", "http://[::1]:8080"),
+        ] {
+            assert_eq!(normalize_url(given, "--ucp-url").unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn credentials_are_refused_and_never_echoed() {
+        for url in [
+            "https://admin:Pw0rd-x@ucp.example.mil",
+            "https://admin@ucp.example.mil",
+            "http://admin:Pw0rd-x@127.0.0.1:1",
+        ] {
+            let error = refused(url);
+            assert!(
+                error.message().contains("credentials"),
+                "{}",
+                error.message()
+            );
+            assert!(!error.message().contains("Pw0rd-x"), "{}", error.message());
+            assert!(!error.hint().unwrap_or_default().contains("Pw0rd-x"));
+        }
+        // Unparsable, but still not echoed.
+        let error = refused("https://admin:Pw0rd-x@ucp example.mil");
+        assert!(!error.message().contains("Pw0rd-x"), "{}", error.message());
+    }
+
+    #[test]
+    fn plain_http_is_refused_beyond_loopback() {
+        for url in [
+            "http://ucp.example.mil",
+            "http://10.0.0.5:8080",
+            "http://128.0.0.1",
+            "http://[::2]",
+            "http://localhost.example.mil",
+        ] {
+            let error = refused(url);
+            assert!(error.message().contains("cleartext"), "{}", error.message());
+            assert!(
+                error.hint().unwrap().contains("use https://"),
+                "{:?}",
+                error.hint()
+            );
+        }
+        let error = refused("ftp://ucp.example.mil");
+        assert!(
+            error.message().contains("not an https:// URL"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn a_query_or_fragment_is_refused() {
+        for url in [
+            "https://ucp.example.mil/?token=Secr3t-q",
+            "https://ucp.example.mil#Secr3t-q",
+            "https://ucp.example.mil?",
+        ] {
+            let error = refused(url);
+            assert!(error.message().contains("query"), "{}", error.message());
+            assert!(!error.message().contains("Secr3t-q"), "{}", error.message());
+            assert_eq!(
+                error.hint(),
+                Some("give the address alone: https://ucp.example.mil")
+            );
+        }
+    }
+
+    #[test]
+    fn a_url_from_the_site_file_names_its_line_and_key() {
+        let site = SiteFile::parse(
+            "username = \"admin\"\n\nucp_url = \"http://ucp.example.mil\"\n",
+            Path::new("stigfix.toml"),
+        )
+        .unwrap();
+        let error = resolve_url(None, Origin::Unset, &site, UrlOption::UCP).unwrap_err();
+        assert!(
+            error.message().starts_with(
+                "stigfix.toml:3:11: `ucp_url`: `http://ucp.example.mil` is plain http://"
+            ),
+            "{}",
+            error.message()
+        );
+        let error = resolve_url(Some("ftp://x"), Origin::Env, &site, UrlOption::DTR).unwrap_err();
+        assert!(
+            error.message().starts_with("STIGFIX_DTR_URL: "),
+            "{}",
+            error.message()
+        );
+        let error = resolve_url(Some("ftp://x"), Origin::Flag, &site, UrlOption::DTR).unwrap_err();
+        assert!(
+            error.message().starts_with("--dtr-url: "),
+            "{}",
+            error.message()
+        );
+    }
 }

@@ -69,6 +69,8 @@ pub struct SiteFile {
     pub playbooks: Vec<PathBuf>,
     pub variables: BTreeMap<String, (toml::Value, Location)>,
     pub waivers: Vec<Waiver>,
+    /// Where the value of each top-level key is (`file:line:col`), for messages about it.
+    pub value_locations: BTreeMap<String, Location>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -117,6 +119,8 @@ impl SiteFile {
         let root = document.as_table();
         for (key, item) in root.iter() {
             let key_span = root.key(key).and_then(toml_edit::Key::span);
+            site.value_locations
+                .insert(key.to_string(), location(item.span()));
             let string = |problems: &mut Vec<String>| -> Option<String> {
                 match item.as_str() {
                     Some(text) => Some(text.to_string()),
@@ -278,6 +282,10 @@ mod tests {
         let text = "ucp_url = \"https://ucp.example.mil\"\nca_cert = \"ca.pem\"\n[variables]\nsession_per_user_limit = 3\n[[waivers]]\nrule = \"DKER-EE-002180\"\njustification = \"LDAP is used\"\nticket = \"CHG-1\"\nexpires = 2027-06-30\n";
         let site = SiteFile::parse(text, Path::new("/etc/stigfix/stigfix.toml")).unwrap();
         assert_eq!(site.ucp_url.as_deref(), Some("https://ucp.example.mil"));
+        assert_eq!(
+            site.value_locations["ucp_url"].to_string(),
+            "/etc/stigfix/stigfix.toml:1:11"
+        );
         assert_eq!(site.ca_cert, Some(PathBuf::from("/etc/stigfix/ca.pem")));
         assert_eq!(
             site.variables["session_per_user_limit"].0,

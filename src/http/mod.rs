@@ -43,12 +43,36 @@ pub fn client(tls: &TlsOptions, timeout: Duration) -> Result<reqwest::Client> {
     };
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
+        .redirect(same_origin_redirects())
         .connect_timeout(Duration::from_secs(10).min(timeout))
         .timeout(timeout)
         .user_agent(concat!("stigfix/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .build()
         .map_err(|error| Error::new(format!("cannot set up the HTTP client: {error}")))
+}
+
+/// Redirects are followed only within the origin (scheme, host, port) of the request: reqwest
+/// would repeat a login's body — the password — to wherever a 307/308 points, plain `http://`
+/// or another host included.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            let message = format!(
+                "the server redirected to another address, {}; stigfix sends credentials only to the URL it was given",
+                crate::secrets::redact_url_credentials(attempt.url().as_str())
+            );
+            attempt.error(message)
+        }
+    })
 }
 
 fn root_store(ca_cert: Option<&Path>) -> Result<rustls::RootCertStore> {
@@ -146,10 +170,87 @@ impl ServerCertVerifier for NoVerification {
 pub fn is_transient(error: &reqwest::Error) -> bool {
     (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body())
         && tls_problem(error).is_none()
+        && mismatch(error).is_none()
+}
+
+/// Which side spoke TLS when the other did not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mismatch {
+    /// An `https://` URL whose server answered the TLS handshake in plain HTTP.
+    ServerSpeaksPlain,
+    /// An `http://` URL whose server answered the plain request with TLS.
+    ServerSpeaksTls,
+}
+
+/// Recognise a client and server that disagree on TLS: rustls reading an HTTP answer as a TLS
+/// record ("received corrupt message of type InvalidContentType"), or hyper reading a TLS
+/// alert as an HTTP answer ("invalid HTTP version parsed").
+fn mismatch(error: &reqwest::Error) -> Option<Mismatch> {
+    let https = error.url().is_some_and(|url| url.scheme() == "https");
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        let plain_answer = error
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| {
+                error
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            })
+            .is_some_and(|tls| {
+                matches!(
+                    tls,
+                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+                )
+            })
+            // The connector's error can hide the rustls type behind its own boxes.
+            || error
+                .to_string()
+                .contains("corrupt message of type InvalidContentType");
+        if https && plain_answer {
+            return Some(Mismatch::ServerSpeaksPlain);
+        }
+        if !https && error.to_string().contains("invalid HTTP version parsed") {
+            return Some(Mismatch::ServerSpeaksTls);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// The one-line error of a [`Mismatch`].
+fn mismatch_error(what: &str, url: &str, mismatch: Mismatch) -> Error {
+    match mismatch {
+        Mismatch::ServerSpeaksTls => Error::new(format!(
+            "{what}: {url} answered a plain HTTP request with TLS: the URL should start with https://"
+        ))
+        .with_hint("use the https:// URL (with --ca-cert FILE if the server's CA is not in the system store)"),
+        Mismatch::ServerSpeaksPlain => {
+            let loopback = reqwest::Url::parse(url).is_ok_and(|parsed| {
+                let mut plain = parsed;
+                plain.set_scheme("http").is_ok()
+                    && crate::secrets::transport(&plain) == crate::secrets::Transport::PlainLoopback
+            });
+            if loopback {
+                Error::new(format!(
+                    "{what}: {url} answered plain HTTP to a TLS handshake: the URL should start with http://"
+                ))
+                .with_hint("plain http:// is accepted for this machine's loopback only")
+            } else {
+                Error::new(format!(
+                    "{what}: {url} answered plain HTTP to a TLS handshake: it serves no HTTPS on that port"
+                ))
+                .with_hint("check the port: UCP/MKE and DTR/MSR serve HTTPS (443 unless configured otherwise); stigfix sends passwords over plain http:// only to this machine")
+            }
+        }
+    }
 }
 
 /// Describe a transport error in one line naming the URL, with a hint.
 pub fn transport_error(what: &str, method: &str, url: &str, error: &reqwest::Error) -> Error {
+    if let Some(mismatch) = mismatch(error) {
+        return mismatch_error(what, url, mismatch);
+    }
     if let Some(problem) = tls_problem(error) {
         return Error::new(format!("{what}: TLS verification of {url} failed: {problem}")).with_hint(
             "pass --ca-cert FILE (or STIGFIX_CA_CERT) with the CA that signed the server's certificate",
@@ -160,6 +261,11 @@ pub fn transport_error(what: &str, method: &str, url: &str, error: &reqwest::Err
             .with_hint("check that the server is up, or raise --timeout");
     }
     let cause = root_cause(error);
+    if error.is_redirect() {
+        return Error::new(format!("{what}: {method} {url}: {cause}")).with_hint(
+            "if that address is the right one, give it as the URL (--ucp-url / --dtr-url)",
+        );
+    }
     if error.is_connect() {
         return Error::new(format!("{what}: cannot connect to {url}: {cause}"))
             .with_hint("check the URL and that the server is reachable from this machine");

@@ -1,6 +1,8 @@
-//! Usage errors, help, `playbook`, `login`/`logout`.
+//! Usage errors, help, `playbook`, `login`/`logout`, `snapshots prune`, `demo --serve`.
 
-use crate::support::{KeyringSession, PASSWORD, TestEnv};
+use std::io::BufRead;
+
+use crate::support::{KeyringSession, PASSWORD, TEST_NOW, TestEnv, ctrl_c, finish, json};
 
 #[test]
 fn help_and_version_exit_0() {
@@ -20,6 +22,44 @@ fn help_and_version_exit_0() {
     assert!(env.sim.requests().is_empty());
 }
 
+/// `--help` names the environment variables, never their values: a URL, a path or an account
+/// from the environment stays out of a help text pasted into a ticket.
+#[test]
+fn help_shows_no_environment_values() {
+    let mut env = TestEnv::http();
+    env.set_env(
+        "STIGFIX_UCP_URL",
+        "https://admin:Help-Pa55-e2e@ucp.example.mil",
+    );
+    env.set_env("STIGFIX_DTR_URL", "https://dtr-help.example.mil");
+    env.set_env("STIGFIX_USERNAME", "help-account-e2e");
+    for args in [
+        &["--help"][..],
+        &["plan", "--help"][..],
+        &["snapshots", "prune", "--help"][..],
+    ] {
+        let out = env.run(args);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains("[env: STIGFIX_UCP_URL]"),
+            "{}",
+            out.stdout
+        );
+        for value in [
+            "Help-Pa55-e2e",
+            "dtr-help.example.mil",
+            "help-account-e2e",
+            "stigfix-e2e-",
+        ] {
+            assert!(
+                !out.stdout.contains(value),
+                "{args:?} shows {value}:\n{}",
+                out.stdout
+            );
+        }
+    }
+}
+
 #[test]
 fn usage_errors_exit_64_never_2() {
     let env = TestEnv::http();
@@ -31,6 +71,8 @@ fn usage_errors_exit_64_never_2() {
         &["rollback", "--yes"][..],
         &["rollback", "SOME-ID", "--last"][..],
         &["no-such-command"][..],
+        &["snapshots", "--format", "markdown"][..],
+        &["snapshots", "prune"][..],
         &[][..],
     ] {
         let out = env.run(args);
@@ -178,17 +220,51 @@ fn login_stores_the_password_in_the_keyring_and_logout_removes_it() {
 }
 
 /// `stigfix login` as it runs from cron, a systemd unit or a container: the process has no
-/// session keyring of its own (only the user-session keyring). The keyring crate's keyutils
-/// backend then fails (EACCES, reported as "No matching entry found in secure storage"), after
-/// having added the key (it is left in /proc/keys), so login says it stored nothing.
+/// session keyring of its own (this test's processes have none). The password goes into the
+/// user's persistent keyring, readable by the user's processes only, and a later run (another
+/// process, as from the next cron job) finds it there.
 #[test]
-#[ignore = "BUG: login fails without a session keyring (cron/systemd/containers): misleading 'No matching entry found' error, stray key left in the kernel keyring"]
 fn login_works_without_a_session_keyring() {
     let mut env = TestEnv::http();
     env.remove_env("STIGFIX_PASSWORD");
     let out = env.run_with_stdin(&["login", "--password-stdin"], &format!("{PASSWORD}\n"));
-    let _ = env.run(&["logout"]);
+    let _guard = LogoutPlain(&env);
     out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("in the kernel keyring (the user's persistent keyring"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(PASSWORD));
+    let description = format!("stigfix:admin@{}", env.url());
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    let line = keys
+        .lines()
+        .find(|line| line.ends_with(&format!("{description}: {}", PASSWORD.len())))
+        .unwrap_or_else(|| panic!("no key {description} in /proc/keys:\n{keys}"));
+    // Possessor: everything; the owner: view, read, write, search; group and others: nothing.
+    assert!(line.contains(" perm 3f0f0000 "), "{line}");
+
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert_eq!(env.count("POST", "/auth/login"), 1);
+
+    let out = env.run(&["logout"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Removed"), "{}", out.stderr);
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    assert!(out.error_line().contains("no password"), "{}", out.stderr);
+}
+
+/// Removes the keyring entry of a test without a session keyring, even when it fails half-way.
+struct LogoutPlain<'a>(&'a TestEnv);
+
+impl Drop for LogoutPlain<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["logout"]);
+    }
 }
 
 #[test]
@@ -209,4 +285,191 @@ fn login_without_a_tty_or_stdin_refuses() {
     let out = env.run(&["login"]);
     out.assert_code(1);
     assert!(out.stderr.contains("--password-stdin"), "{}", out.stderr);
+}
+
+/// Three snapshots: an apply that was rolled back, its rollback, and a later apply in force.
+fn three_snapshots(env: &TestEnv) -> Vec<String> {
+    env.run(&["apply", "--yes"]).assert_code(0);
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    env.run(&["apply", "--yes"]).assert_code(0);
+    let ids: Vec<String> = env
+        .snapshot_dirs()
+        .iter()
+        .map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    ids
+}
+
+#[test]
+fn prune_keeps_the_way_back_and_asks_first() {
+    let env = TestEnv::https();
+    let ids = three_snapshots(&env);
+
+    // Without --yes and without a terminal: the list, and nothing removed.
+    let out = env.run(&["snapshots", "prune", "--keep", "0"]);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("nothing was removed"),
+        "{}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with(&format!("remove  {}  apply ", ids[0])),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[0].ends_with("older than the 0 newest"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[1].starts_with(&format!("remove  {}  rollback ", ids[1])),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("keep    {}  apply ", ids[2])),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].ends_with(&format!(
+            "the newest change in force on ucp {}: rolling it back needs this snapshot",
+            env.url()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.snapshot_dirs().len(), 3);
+
+    let out = env.run(&[
+        "snapshots",
+        "prune",
+        "--keep",
+        "0",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    out.assert_code(0);
+    let report = json(&out.stdout);
+    assert_eq!(report["removed"], true);
+    let actions: Vec<(&str, &str)> = report["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["id"].as_str().unwrap(),
+                entry["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (ids[0].as_str(), "remove"),
+            (ids[1].as_str(), "remove"),
+            (ids[2].as_str(), "keep")
+        ]
+    );
+    assert!(report["freed_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        out.stderr.contains("Removed 2 snapshot(s)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.snapshot_dirs().len(), 1);
+
+    // The way back still works.
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    env.assert_unchanged();
+}
+
+#[test]
+fn prune_by_age_and_never_under_a_running_run() {
+    let mut env = TestEnv::https();
+    let ids = three_snapshots(&env);
+    let later = |days: i64| {
+        let now =
+            time::OffsetDateTime::parse(TEST_NOW, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        (now + time::Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+
+    env.set_env("STIGFIX_TEST_NOW", later(10));
+    let out = env.run(&["snapshots", "prune", "--older-than", "30", "--yes"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Nothing to remove"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("made within the last 30 day(s)"),
+        "{}",
+        out.stdout
+    );
+
+    // Another run holds the lock of the cluster: nothing of it is removed.
+    env.set_env("STIGFIX_TEST_NOW", later(40));
+    let spec = stigfix::targets::TargetSpec::new(stigfix::targets::ucp::KIND, env.url());
+    let key = stigfix::lock::keys(&spec).remove(0);
+    let held = stigfix::lock::acquire(&env.path("locks"), &key, "ucp (the test)").unwrap();
+    let out = env.run(&["snapshots", "prune", "--older-than", "30", "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(&format!(
+            "another stigfix run is working on ucp {}",
+            env.url()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.snapshot_dirs().len(), 3);
+    drop(held);
+
+    let out = env.run(&["snapshots", "prune", "--older-than", "30", "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("made more than 30 day(s) ago"),
+        "{}",
+        out.stdout
+    );
+    let left: Vec<String> = env
+        .snapshot_dirs()
+        .iter()
+        .map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [ids[2].clone()]);
+}
+
+/// `demo --serve` runs until Ctrl-C, then removes its folder (the node, the CA, snapshots).
+#[test]
+fn demo_serve_cleans_up_after_ctrl_c() {
+    let mut env = TestEnv::http();
+    let temp = env.path("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    env.set_env("TMPDIR", &temp);
+    let mut child = env.spawn(&["demo", "--serve"]);
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    while !shown.contains("Ctrl-C stops the simulator") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            panic!("demo --serve ended early:\n{shown}");
+        }
+        shown.push_str(&line);
+    }
+    let folder = temp.join(format!("stigfix-demo-{}", child.id()));
+    assert!(shown.contains(&folder.display().to_string()), "{shown}");
+    assert!(folder.join("node1").is_dir(), "{shown}");
+
+    ctrl_c(&child);
+    child.stdout = Some(stdout.into_inner());
+    let out = finish(child);
+    out.assert_code(0);
+    assert!(!folder.exists(), "{} was left behind", folder.display());
 }

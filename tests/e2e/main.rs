@@ -16,4 +16,5 @@ mod plan;
 mod playbooks;
 mod rollback;
 mod secrets;
+mod urls;
 mod versions;

@@ -1,13 +1,23 @@
 //! Credentials and redaction.
 //!
 //! Passwords come from, in order: the environment (`STIGFIX_UCP_PASSWORD`/`STIGFIX_DTR_PASSWORD`,
-//! then `STIGFIX_PASSWORD`), `--password-stdin`, the OS keyring entry written by `stigfix login`,
-//! or a prompt on a terminal. Never from the command line. A [`Secret`] never prints its value.
+//! then `STIGFIX_PASSWORD`), `--password-stdin`, the OS keyring entry written by `stigfix login`
+//! ([`store`]), or a prompt on a terminal. Never from the command line, and never to a plain
+//! `http://` URL beyond this machine's loopback. A [`Secret`] never prints its value.
+
+mod store;
 
 use std::fmt;
 use std::io::{BufRead, IsTerminal};
 
+use std::net::IpAddr;
+
+use reqwest::Url;
+
+pub use store::{keyring_delete, keyring_set};
+
 use crate::error::{Error, Result};
+use crate::output::Output;
 
 /// A secret value; `Debug` and `Display` print `(redacted)`.
 #[derive(Clone, PartialEq, Eq)]
@@ -108,6 +118,55 @@ impl Service {
     }
 }
 
+/// How a URL would carry a password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `https://`.
+    Tls,
+    /// `http://` to this machine: 127.0.0.0/8, ::1 or `localhost` (the simulator, tests).
+    PlainLoopback,
+    /// Anything else: the password would cross the network in cleartext.
+    PlainRemote,
+}
+
+/// How `url` would carry a password.
+pub fn transport(url: &Url) -> Transport {
+    match url.scheme() {
+        "https" => Transport::Tls,
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || match host.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(address)) => address.is_loopback(),
+                    Ok(IpAddr::V6(address)) => {
+                        address.is_loopback()
+                            || address
+                                .to_ipv4_mapped()
+                                .is_some_and(|address| address.is_loopback())
+                    }
+                    Err(_) => false,
+                };
+            if loopback {
+                Transport::PlainLoopback
+            } else {
+                Transport::PlainRemote
+            }
+        }
+        _ => Transport::PlainRemote,
+    }
+}
+
+/// `text` (a URL, maybe unparsable) with whatever precedes its last `@` after the scheme
+/// replaced by `(redacted)`: a user and password typed into a URL are never echoed.
+pub fn redact_url_credentials(text: &str) -> String {
+    let start = text.find("://").map_or(0, |index| index + 3);
+    match text[start..].rfind('@') {
+        Some(at) => format!("{}{REDACTED}{}", &text[..start], &text[start + at..]),
+        None => text.to_string(),
+    }
+}
+
 /// Where a password may come from, resolved once per run.
 #[derive(Clone, Debug, Default)]
 pub struct PasswordSources {
@@ -115,6 +174,8 @@ pub struct PasswordSources {
     pub stdin: Option<Secret>,
     pub allow_prompt: bool,
     pub use_keyring: bool,
+    /// Where the warning about a password sent over plain HTTP to loopback goes.
+    pub output: Option<Output>,
 }
 
 impl PasswordSources {
@@ -137,8 +198,29 @@ impl PasswordSources {
         Ok(Secret(password))
     }
 
-    /// Find the password of `username` at `url`.
+    /// Find the password of `username` at `url`. Refused, before anything is sent, when `url`
+    /// would carry it in cleartext beyond this machine (a URL from a snapshot or a saved plan
+    /// is checked here too); over plain HTTP to loopback, a warning says so.
     pub fn password(&self, service: Service, url: &str, username: &str) -> Result<Secret> {
+        let shown = redact_url_credentials(url);
+        match Url::parse(url).as_ref().map(transport) {
+            Ok(Transport::Tls) => {}
+            Ok(Transport::PlainLoopback) => {
+                if let Some(output) = &self.output {
+                    output.warn(&format!(
+                        "the {} password for {username} goes to {shown} in cleartext (plain http://, accepted only on this machine's loopback)",
+                        service.label()
+                    ));
+                }
+            }
+            _ => {
+                return Err(Error::usage(format!(
+                    "refusing to send the {} password for {username} to {shown}: only https:// (or http:// to this machine) carries it; nothing was sent",
+                    service.label()
+                ))
+                .with_hint("use the https:// URL of the service"));
+            }
+        }
         for variable in [service.env_var(), "STIGFIX_PASSWORD"] {
             if let Ok(value) = std::env::var(variable)
                 && !value.is_empty()
@@ -150,7 +232,7 @@ impl PasswordSources {
             return Ok(secret.clone());
         }
         if self.use_keyring
-            && let Some(secret) = keyring_get(url, username)?
+            && let Some(secret) = store::keyring_get(url, username)
         {
             return Ok(secret);
         }
@@ -169,85 +251,66 @@ impl PasswordSources {
     }
 }
 
-const KEYRING_SERVICE: &str = "stigfix";
-
-fn keyring_account(url: &str, username: &str) -> String {
-    format!("{username}@{}", url.trim_end_matches('/'))
-}
-
-/// The keyring entry for a user at a URL: the Secret Service where one answers, else the kernel
-/// keyring (keyutils), which every Linux has.
-fn keyring_entries(url: &str, username: &str) -> Vec<(&'static str, keyring::Entry)> {
-    let account = keyring_account(url, username);
-    let mut entries = Vec::new();
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
-        && let Ok(credential) =
-            keyring::secret_service::SsCredential::new_with_target(None, KEYRING_SERVICE, &account)
-    {
-        entries.push((
-            "Secret Service",
-            keyring::Entry::new_with_credential(Box::new(credential)),
-        ));
-    }
-    if let Ok(credential) =
-        keyring::keyutils::KeyutilsCredential::new_with_target(None, KEYRING_SERVICE, &account)
-    {
-        entries.push((
-            "kernel keyring",
-            keyring::Entry::new_with_credential(Box::new(credential)),
-        ));
-    }
-    entries
-}
-
-fn keyring_get(url: &str, username: &str) -> Result<Option<Secret>> {
-    for (_, entry) in keyring_entries(url, username) {
-        // A missing entry and an unreachable store both mean "not here": try the next store.
-        if let Ok(password) = entry.get_password() {
-            return Ok(Some(Secret(password)));
-        }
-    }
-    Ok(None)
-}
-
-/// Store a password; returns the name of the store used.
-pub fn keyring_set(url: &str, username: &str, password: &Secret) -> Result<&'static str> {
-    let mut last_error = None;
-    for (store, entry) in keyring_entries(url, username) {
-        match entry.set_password(password.expose()) {
-            Ok(()) => return Ok(store),
-            Err(error) => last_error = Some(format!("{store}: {error}")),
-        }
-    }
-    Err(Error::new(format!(
-        "cannot store the password for {username} at {url} in the OS keyring{}",
-        last_error
-            .map(|error| format!(" ({error})"))
-            .unwrap_or_default()
-    ))
-    .with_hint("use STIGFIX_PASSWORD or --password-stdin instead"))
-}
-
-/// Remove a stored password; returns whether one was removed.
-pub fn keyring_delete(url: &str, username: &str) -> Result<bool> {
-    let mut removed = false;
-    for (_, entry) in keyring_entries(url, username) {
-        match entry.delete_credential() {
-            Ok(()) => removed = true,
-            Err(keyring::Error::NoEntry) => {}
-            Err(error) => {
-                return Err(Error::new(format!(
-                    "cannot remove the password for {username} at {url} from the OS keyring: {error}"
-                )));
-            }
-        }
-    }
-    Ok(removed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_is_told_from_the_network() {
+        for (url, expected) in [
+            ("https://ucp.example.mil", Transport::Tls),
+            ("https://127.0.0.1", Transport::Tls),
+            ("http://127.0.0.1:1", Transport::PlainLoopback),
+            ("http://127.255.0.9", Transport::PlainLoopback),
+            ("http://LOCALHOST", Transport::PlainLoopback),
+            ("http://[::1]:80", Transport::PlainLoopback),
+            ("http://[::ffff:127.0.0.1]", Transport::PlainLoopback),
+            ("http://ucp.example.mil", Transport::PlainRemote),
+            ("http://192.168.1.1", Transport::PlainRemote),
+            ("http://[::2]", Transport::PlainRemote),
+            ("http://localhost.example.mil", Transport::PlainRemote),
+            ("ftp://127.0.0.1", Transport::PlainRemote),
+        ] {
+            assert_eq!(transport(&Url::parse(url).unwrap()), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        for (text, expected) in [
+            ("https://admin:pw@host/x", "https://(redacted)@host/x"),
+            ("https://admin:p/w@host", "https://(redacted)@host"),
+            ("https://ad@min:p@w@host:1", "https://(redacted)@host:1"),
+            ("admin:pw@host", "(redacted)@host"),
+            ("https://host/x", "https://host/x"),
+        ] {
+            assert_eq!(redact_url_credentials(text), expected);
+        }
+    }
+
+    #[test]
+    fn no_password_goes_to_a_plain_http_url_beyond_loopback() {
+        let sources = PasswordSources {
+            stdin: Some(Secret::new("pw")),
+            ..PasswordSources::default()
+        };
+        let error = sources
+            .password(Service::Dtr, "http://dtr.example.mil", "admin")
+            .unwrap_err();
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        assert!(
+            error.message().starts_with(
+                "refusing to send the DTR password for admin to http://dtr.example.mil"
+            ),
+            "{}",
+            error.message()
+        );
+        assert!(
+            sources
+                .password(Service::Dtr, "http://127.0.0.1:1", "admin")
+                .is_ok()
+        );
+    }
 
     #[test]
     fn secrets_never_print() {

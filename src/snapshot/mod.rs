@@ -19,6 +19,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::targets::{Product, Saved, TargetKind, TargetSpec, Written};
 use crate::values::fingerprint;
 
+mod prune;
+
+pub use prune::{PruneDecision, PruneRule, prune_decisions, size_of};
+
 const MANIFEST: &str = "manifest.json";
 pub const FORMAT_VERSION: u32 = 2;
 
@@ -416,109 +420,4 @@ pub fn new_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn entry() -> Entry {
-        Entry {
-            spec: TargetSpec::new(crate::targets::ucp::KIND, "https://ucp"),
-            product: Some(Product::new("MKE", Some("3.7.3"))),
-            saved: Saved {
-                file: "ucp-config.toml".into(),
-                bytes: b"[a]\n".to_vec(),
-            },
-            written: vec![],
-            fingerprint_before: "sha256:1".into(),
-        }
-    }
-
-    fn create(root: &Path, id: &str) -> Snapshot {
-        Snapshot::create(
-            root,
-            Header {
-                id: id.into(),
-                created_at: "2026-11-22T10:00:00Z".into(),
-                command: "apply".into(),
-                plan_digest: "sha256:0".into(),
-                rollback_of: None,
-                insecure: false,
-            },
-            &[entry()],
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn snapshots_are_private_and_round_trip() {
-        let root = tempfile::tempdir().unwrap();
-        let root = root.path().join("snapshots");
-        let mut snapshot = create(&root, "20261122T100000Z-000001");
-        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&root), 0o700);
-        assert_eq!(mode(&snapshot.dir), 0o700);
-        assert_eq!(mode(&snapshot.dir.join("ucp-config.toml")), 0o600);
-        assert_eq!(mode(&snapshot.dir.join("manifest.json")), 0o600);
-
-        assert!(Snapshot::last_apply(&root).is_err());
-        snapshot
-            .set_state(0, TargetState::Applied, Some("sha256:2".into()))
-            .unwrap();
-        let latest = Snapshot::last_apply(&root).unwrap();
-        assert_eq!(
-            latest.manifest.targets[0].fingerprint_after.as_deref(),
-            Some("sha256:2")
-        );
-        let saved = latest.saved(&latest.manifest.targets[0]).unwrap();
-        assert_eq!(saved.bytes, b"[a]\n");
-        assert_eq!(
-            latest.written(&latest.manifest.targets[0]).unwrap(),
-            Some(vec![])
-        );
-    }
-
-    #[test]
-    fn a_hand_edited_snapshot_file_is_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let snapshot = create(root.path(), "20261122T100000Z-000002");
-        fs::write(snapshot.dir.join("ucp-config.toml"), "[a]\nb = 1\n").unwrap();
-        let error = snapshot.saved(&snapshot.manifest.targets[0]).unwrap_err();
-        assert!(
-            error
-                .message()
-                .contains("was changed after stigfix wrote it"),
-            "{}",
-            error.message()
-        );
-    }
-
-    #[test]
-    fn a_rolled_back_last_apply_says_what_a_second_rollback_would_do() {
-        let root = tempfile::tempdir().unwrap();
-        let mut snapshot = create(root.path(), "20261122T100000Z-000003");
-        snapshot.manifest.targets[0].state = TargetState::RolledBack;
-        snapshot.manifest.targets[0].rolled_back_by = Some("R".into());
-        snapshot.save_manifest().unwrap();
-        let error = Snapshot::last_apply(root.path()).unwrap_err();
-        assert!(
-            error
-                .message()
-                .contains("already been rolled back (by snapshot R)")
-        );
-        assert!(
-            error
-                .hint()
-                .unwrap()
-                .contains("`stigfix rollback R` would undo")
-        );
-    }
-
-    #[test]
-    fn ids_sort_by_time() {
-        let a = new_id();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = new_id();
-        assert!(a < b, "{a} {b}");
-        assert_eq!(a.len(), "20261122T100000.123456Z-1a2b3c".len());
-    }
-}
+mod tests;

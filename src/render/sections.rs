@@ -55,6 +55,13 @@ fn entry(rule: &RuleResult, line: String, more: Vec<String>) -> Entry {
     }
 }
 
+/// A rule that is not compliant: its failing check, then what `apply` cannot write and its note.
+fn finding(rule: &RuleResult) -> Entry {
+    let mut more: Vec<String> = rule.unfixable.iter().map(unfixable_line).collect();
+    more.extend(rule.note.clone());
+    entry(rule, failing_detail(rule), more)
+}
+
 /// Every section with at least one entry, in reading order.
 pub fn sections(plan: &Plan) -> Vec<Section> {
     let with = |status: Status| plan.rules.iter().filter(move |rule| rule.status == status);
@@ -62,24 +69,14 @@ pub fn sections(plan: &Plan) -> Vec<Section> {
         Section {
             marker: '!',
             title: "Open findings (not fixed automatically)",
-            entries: with(Status::Open)
-                .map(|rule| {
-                    let mut more: Vec<String> = rule.unfixable.iter().map(unfixable_line).collect();
-                    more.extend(rule.note.clone());
-                    entry(rule, failing_detail(rule), more)
-                })
-                .collect(),
+            entries: with(Status::Open).map(finding).collect(),
         },
         Section {
             marker: '!',
             title: "Fixed only in part (apply cannot write every setting)",
             entries: with(Status::Fix)
                 .filter(|rule| !rule.unfixable.is_empty())
-                .map(|rule| {
-                    let mut more: Vec<String> = rule.unfixable.iter().map(unfixable_line).collect();
-                    more.extend(rule.note.clone());
-                    entry(rule, failing_detail(rule), more)
-                })
+                .map(finding)
                 .collect(),
         },
         Section {

@@ -34,6 +34,12 @@ pub fn assess<'a>(
         result.waiver_expired = rule.waiver.as_ref().and_then(|waiver| waiver.expires);
         match rule.rule.mode {
             Mode::Manual => {
+                // A person decides; the settings stigfix can read are the evidence they see.
+                result.checks = rule
+                    .settings
+                    .iter()
+                    .map(|setting| check_setting(setting, doc).0)
+                    .collect();
                 result.status = Status::Manual;
                 results.push(result);
                 continue;
@@ -94,12 +100,17 @@ pub fn assess<'a>(
 
 /// The status of a rule from its checks: any failing check makes it not compliant (`open`;
 /// the caller makes it `fix` when `apply` can write a fix); a check that cannot be determined
-/// makes it `unknown` unless the result is clear without it.
+/// makes it `unknown` unless the result is clear without it. A rule none of whose checks could
+/// be assessed — every one waits for an organisation-defined value — is left to a person
+/// (`manual`), never `pass`.
 fn status_of(matching: Match, checks: &[Check]) -> Status {
     let assessed: Vec<&Check> = checks
         .iter()
         .filter(|check| check.outcome != Outcome::VariableUnset)
         .collect();
+    if assessed.is_empty() {
+        return Status::Manual;
+    }
     let any = |wanted: fn(&Outcome) -> bool| assessed.iter().any(|check| wanted(&check.outcome));
     let failed = any(|outcome| *outcome == Outcome::Fail);
     let unknown = any(|outcome| matches!(outcome, Outcome::Unknown(_)));
@@ -108,7 +119,7 @@ fn status_of(matching: Match, checks: &[Check]) -> Status {
         Match::All if failed => Status::Open,
         Match::All if unknown => Status::Unknown,
         Match::All => Status::Pass,
-        Match::Any if assessed.is_empty() || passed => Status::Pass,
+        Match::Any if passed => Status::Pass,
         Match::Any if unknown => Status::Unknown,
         Match::Any => Status::Open,
     }
@@ -355,6 +366,48 @@ mod tests {
                 .iter()
                 .filter(|r| r.stig_id != "CNTR-MK-000170")
                 .all(|r| !r.status.is_finding())
+        );
+    }
+
+    #[test]
+    fn a_rule_waiting_only_for_site_values_is_manual_and_manual_rules_keep_evidence() {
+        let rules = custom_rules(
+            r#"
+[variables]
+allowed = { type = "string-array", description = "x" }
+
+[[rules]]
+id = "DKER-EE-001050"
+target = "host"
+settings = [{ path = "dockerd.tcp_hosts", value = "${allowed}" }]
+
+[[rules]]
+id = "DKER-EE-001070"
+target = "host"
+mode = "manual"
+note = "look at it"
+settings = [{ path = "dockerd.tcp_hosts", value = [] }]
+"#,
+        );
+        let mut items = BTreeMap::new();
+        items.insert(
+            "dockerd.tcp_hosts".to_string(),
+            toml::Value::Array(vec!["tcp://0.0.0.0:2375".into()]),
+        );
+        let (results, edits) = assess(
+            &rules,
+            &Items(items),
+            time::macros::date!(2026 - 11 - 22),
+            None,
+        );
+        assert!(edits.is_empty());
+        assert_eq!(results[0].status, Status::Manual);
+        assert_eq!(results[0].checks[0].outcome, Outcome::VariableUnset);
+        assert_eq!(results[1].status, Status::Manual);
+        assert_eq!(
+            results[1].checks[0].outcome,
+            Outcome::Fail,
+            "evidence is kept"
         );
     }
 

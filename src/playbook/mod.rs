@@ -5,6 +5,7 @@
 //! Vuln ID, Rule ID, CCIs, check and fix text) comes from the benchmark, never from the playbook.
 //! The format is documented in `playbooks/README.md`.
 
+pub mod coverage;
 mod load;
 mod parse;
 mod resolve;

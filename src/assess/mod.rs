@@ -353,9 +353,10 @@ mod tests {
 
     #[test]
     fn a_compliant_document_needs_no_edit() {
-        let compliant = "[auth]\nbackend = \"ldap\"\nsamlEnabled = true\n[auth.sessions]\nlifetime_minutes = 10\nrenewal_threshold_minutes = 0\nper_user_limit = 3\n[audit_log_configuration]\nlevel = \"request\"\n[log_configuration]\nlevel = \"INFO\"\n[scheduling_configuration]\nenable_admin_ucp_scheduling = false\n[tracking_configuration]\ndisable_usageinfo = true\ndisable_tracking = true\n[trust_configuration]\nrequire_content_trust = true\n[cluster_config]\nmin_tls_version = \"tlsv1.2\"\nsecure_overlay = true\npre_logon_message = \"x\"\n";
+        let compliant = "[auth]\nbackend = \"ldap\"\nsamlEnabled = true\n[auth.sessions]\nlifetime_minutes = 10\nrenewal_threshold_minutes = 0\nper_user_limit = 3\n[audit_log_configuration]\nlevel = \"request\"\n[log_configuration]\nlevel = \"INFO\"\n[scheduling_configuration]\nenable_admin_ucp_scheduling = false\n[tracking_configuration]\ndisable_usageinfo = true\ndisable_tracking = true\n[trust_configuration]\nrequire_content_trust = true\n[cluster_config]\nmin_tls_version = \"tlsv1.2\"\nsecure_overlay = true\nkube_protect_kernel_defaults = true\npre_logon_message = \"x\"\n";
         let (results, edits) = assess_text(compliant, &SiteFile::default());
-        // Only the banner differs from the default banner text.
+        // Only the banner differs from the default banner text; the privileged-attribute grants
+        // the document leaves out are empty lists, as the playbook wants.
         assert_eq!(edits.len(), 1, "{edits:?}");
         assert_eq!(
             edits[0].path.to_string(),
@@ -366,6 +367,37 @@ mod tests {
                 .iter()
                 .filter(|r| r.stig_id != "CNTR-MK-000170")
                 .all(|r| !r.status.is_finding())
+        );
+        let grants = results
+            .iter()
+            .find(|result| result.stig_id == "CNTR-MK-001020")
+            .unwrap();
+        assert_eq!(grants.status, Status::Pass);
+        assert_eq!(grants.checks.len(), 4);
+    }
+
+    #[test]
+    fn a_list_left_out_is_empty_but_a_granted_list_is_a_fix() {
+        let (results, edits) = assess_text(
+            "[cluster_config]\npriv_attributes_allowed_for_user_accounts = [\"hostIPC\"]\npriv_attributes_user_accounts = [\"alice\"]\n",
+            &SiteFile::default(),
+        );
+        let grants = results
+            .iter()
+            .find(|result| result.stig_id == "CNTR-MK-001020")
+            .unwrap();
+        assert_eq!(grants.status, Status::Fix);
+        let written: Vec<String> = edits
+            .iter()
+            .filter(|edit| edit.rules == ["CNTR-MK-001020"])
+            .map(|edit| edit.path.to_string())
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "cluster_config.priv_attributes_allowed_for_user_accounts",
+                "cluster_config.priv_attributes_user_accounts"
+            ]
         );
     }
 

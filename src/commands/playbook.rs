@@ -100,6 +100,9 @@ pub fn run(settings: &Settings, command: PlaybookCommand) -> Result<ExitStatus> 
             if rule.rule.mode == Mode::NotAssessed {
                 text.push_str("  (not assessed by this version)\n");
             }
+            if rule.rule.is_prevention() {
+                text.push_str(&format!("  prevents {}\n", rule.rule.prevents.join(", ")));
+            }
             if let Some(note) = &rule.rule.note {
                 text.push_str(&format!("\nNote: {note}\n"));
             }

@@ -5,6 +5,7 @@
 //! Vuln ID, Rule ID, CCIs, check and fix text) comes from the benchmark, never from the playbook.
 //! The format is documented in `playbooks/README.md`.
 
+pub mod coverage;
 mod load;
 mod parse;
 mod resolve;
@@ -127,6 +128,9 @@ impl Setting {
         if !self.has_constraint() {
             return match (live, desired) {
                 (Some(live), Some(desired)) => values_equal(live, desired),
+                // A list the server leaves out is an empty list (every list setting of UCP/MKE
+                // defaults to empty; a server may not render an empty one).
+                (None, Some(toml::Value::Array(items))) => items.is_empty(),
                 _ => false,
             };
         }
@@ -201,7 +205,18 @@ pub struct Rule {
     pub matching: Match,
     pub settings: Vec<Setting>,
     pub note: Option<String>,
+    /// STIG IDs (of the same benchmark) whose violations this rule's settings prevent: the
+    /// workload rules a configuration keeps from happening (MKE `priv_attributes_*` and the
+    /// host-namespace, privileged and capability rules). The rule's note says how.
+    pub prevents: Vec<String>,
     pub location: Location,
+}
+
+impl Rule {
+    /// Whether the rule is configuration that prevents what other (workload) rules report.
+    pub fn is_prevention(&self) -> bool {
+        !self.prevents.is_empty()
+    }
 }
 
 /// A validated playbook.

@@ -7,6 +7,7 @@ mod units;
 
 mod apply;
 mod cli;
+mod coverage;
 mod dtr;
 mod engine;
 mod failures;

@@ -57,7 +57,9 @@ impl Context<'_> {
     ) -> Option<Rule> {
         self.unknown_keys(
             table,
-            &["id", "target", "mode", "match", "note", "settings"],
+            &[
+                "id", "target", "mode", "match", "note", "prevents", "settings",
+            ],
             "a rule",
         );
         let id = self.required_string(table, "id", "a rule", span.clone())?;
@@ -125,6 +127,7 @@ impl Context<'_> {
             return None;
         }
         let note = self.string(table, "note", &what);
+        let prevents = self.prevents(table, &what, &meta.stig_id, mode, benchmark)?;
         let mut settings = Vec::new();
         match table.get("settings") {
             None if matches!(mode, Mode::Manual | Mode::NotAssessed) => {}
@@ -176,8 +179,72 @@ impl Context<'_> {
             matching,
             settings,
             note,
+            prevents,
             location: self.location(span),
         })
+    }
+
+    /// `prevents = ["CNTR-MK-000150", …]`: STIG IDs of the same benchmark, for a rule that
+    /// sets configuration (enforce or check) and says in its note how it prevents them.
+    fn prevents(
+        &mut self,
+        table: &dyn TableLike,
+        what: &str,
+        own: &str,
+        mode: Mode,
+        benchmark: &Benchmark,
+    ) -> Option<Vec<String>> {
+        let Some(item) = table.get("prevents") else {
+            return Some(Vec::new());
+        };
+        let ids: Option<Vec<String>> = match item_value(item) {
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|id| id.as_str().map(str::to_string))
+                .collect(),
+            _ => None,
+        };
+        let Some(ids) = ids else {
+            self.problem(
+                item.span(),
+                format!("{what}: `prevents` must be an array of STIG IDs"),
+            );
+            return None;
+        };
+        if matches!(mode, Mode::Manual | Mode::NotAssessed) {
+            self.problem(
+                item.span(),
+                format!(
+                    "{what}: `prevents` needs settings that prevent something (mode enforce or check), not mode {}",
+                    mode.as_str()
+                ),
+            );
+            return None;
+        }
+        let mut fine = true;
+        for id in &ids {
+            if id == own {
+                self.problem(
+                    item.span(),
+                    format!("{what}: `prevents` names the rule itself"),
+                );
+                fine = false;
+            } else if benchmark.rule(id).is_none() {
+                let hint = benchmark
+                    .nearest(id)
+                    .map(|nearest| format!("; did you mean {nearest}?"))
+                    .unwrap_or_default();
+                self.problem(
+                    item.span(),
+                    format!(
+                        "{what}: `prevents` names `{id}`, not in {} {}{hint}",
+                        benchmark.id, benchmark.release
+                    ),
+                );
+                fine = false;
+            }
+        }
+        fine.then_some(ids)
     }
 
     fn setting(

@@ -248,3 +248,52 @@ fn a_user_playbook_may_narrow_the_shipped_file_modes_but_not_widen_them() {
     ))
     .unwrap();
 }
+
+#[test]
+fn prevents_names_other_rules_of_the_benchmark_and_needs_settings() {
+    let playbook = parse(
+        "[[rules]]\nid = \"DKER-EE-001800\"\ntarget = \"host\"\nsettings = [{ path = \"dockerd.insecure_registries\", value = [] }]\nprevents = [\"DKER-EE-002000\"]\nnote = \"Prevents DKER-EE-002000.\"\n",
+    )
+    .unwrap();
+    assert_eq!(playbook.rules[0].prevents, ["DKER-EE-002000"]);
+    assert!(playbook.rules[0].is_prevention());
+
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-001800\"\ntarget = \"host\"\nsettings = [{ path = \"dockerd.insecure_registries\", value = [] }]\nprevents = [\"DKER-EE-00200\", \"DKER-EE-001800\"]\n",
+    )
+    .unwrap_err();
+    let message = error.message();
+    assert!(
+        message.contains(
+            "test.toml:8:12: rule DKER-EE-001800: `prevents` names `DKER-EE-00200`, not in Docker_Enterprise_2-x_Linux-UNIX_STIG V2R2; did you mean DKER-EE-002000?"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("rule DKER-EE-001800: `prevents` names the rule itself"),
+        "{message}"
+    );
+
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-001170\"\ntarget = \"ucp\"\nmode = \"manual\"\nnote = \"Review the grants.\"\nprevents = [\"DKER-EE-002000\"]\n",
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("`prevents` needs settings that prevent something (mode enforce or check), not mode manual"),
+        "{}",
+        error.message()
+    );
+    let error = parse(
+        "[[rules]]\nid = \"DKER-EE-001800\"\ntarget = \"host\"\nsettings = [{ path = \"dockerd.insecure_registries\", value = [] }]\nprevents = \"DKER-EE-002000\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("`prevents` must be an array of STIG IDs"),
+        "{}",
+        error.message()
+    );
+}

@@ -100,12 +100,12 @@ fn filters_narrow_the_rules() {
         vec![],
         &SiteFile::default(),
         &RuleFilter {
-            rules: vec!["DKER-EE-999999".into()],
+            rules: vec!["DKER-EE-999998".into()],
             min_severity: None,
         },
     )
     .unwrap_err();
-    assert!(error.message().contains("DKER-EE-999999"));
+    assert!(error.message().contains("DKER-EE-999998"));
     assert_eq!(error.status(), crate::error::ExitStatus::Usage);
     let error = resolve(
         crate::playbook::shipped().unwrap(),

@@ -299,6 +299,17 @@ pub(super) const TABLES: &[TableDef] = &[
             only(Avail::Mke, s("cipher_suites_for_kube_api_server", "")),
             only(Avail::Mke, b("kube_protect_kernel_defaults", false)),
             only(Avail::Mke, b("kube_api_server_auditing", false)),
+            // Who besides admins may run pods with privileged attributes (`hostIPC`,
+            // `hostNetwork`, `hostPID`, `hostBindMounts`, `privileged`, `kernelCapabilities`):
+            // MKE 3.x selective grants, string arrays in `[cluster_config]`, none by default
+            // (next-phase.md §1.5, M1, M2).
+            only(Avail::Mke, l("priv_attributes_allowed_for_user_accounts")),
+            only(Avail::Mke, l("priv_attributes_user_accounts")),
+            only(
+                Avail::Mke,
+                l("priv_attributes_allowed_for_service_accounts"),
+            ),
+            only(Avail::Mke, l("priv_attributes_service_accounts")),
         ],
         avail: Avail::All,
     },

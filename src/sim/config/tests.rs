@@ -213,3 +213,48 @@ fn each_release_has_its_own_schema_and_defaults() {
             .is_none()
     );
 }
+
+#[test]
+fn mke_has_the_privileged_attribute_grants_and_kernel_protection_ucp_does_not() {
+    const GRANTS: [&str; 4] = [
+        "priv_attributes_allowed_for_user_accounts",
+        "priv_attributes_user_accounts",
+        "priv_attributes_allowed_for_service_accounts",
+        "priv_attributes_service_accounts",
+    ];
+    let mke = parse_toml(&UcpConfig::new(UcpRelease::Mke37).render());
+    for key in GRANTS {
+        assert_eq!(
+            mke["cluster_config"][key].as_array().map(Vec::len),
+            Some(0),
+            "{key}: no grants by default"
+        );
+    }
+    assert_eq!(
+        mke["cluster_config"]["kube_protect_kernel_defaults"].as_bool(),
+        Some(false)
+    );
+    let granted = UcpConfig::parse(
+        "[cluster_config]\npriv_attributes_allowed_for_service_accounts = [\"hostIPC\", \"hostPID\"]\npriv_attributes_service_accounts = [\"gpu-operator:nvidia-driver\"]\n",
+        UcpRelease::Mke37,
+    )
+    .unwrap();
+    let rendered = parse_toml(&granted.render());
+    assert_eq!(
+        rendered["cluster_config"]["priv_attributes_allowed_for_service_accounts"],
+        toml::Value::Array(vec!["hostIPC".into(), "hostPID".into()])
+    );
+    let err = UcpConfig::parse(
+        "[cluster_config]\npriv_attributes_user_accounts = \"alice\"\n",
+        UcpRelease::Mke37,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "cluster_config.priv_attributes_user_accounts: expected array of strings, found string"
+    );
+    let ucp33 = parse_toml(&UcpConfig::new(UcpRelease::Ucp33).render());
+    for key in GRANTS.iter().chain(&["kube_protect_kernel_defaults"]) {
+        assert!(ucp33["cluster_config"].get(*key).is_none(), "{key}");
+    }
+}

@@ -8,6 +8,7 @@ mod cli;
 mod dtr;
 mod failures;
 mod golden;
+mod hardening;
 mod host;
 mod plan;
 mod rollback;

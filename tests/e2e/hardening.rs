@@ -636,7 +636,7 @@ fn two_applies_at_once_through_localhost_and_127_0_0_1_do_not_interleave() {
 // 5. `rollback --last` twice.
 
 #[test]
-fn rollback_last_twice_refuses_and_names_the_rollback() {
+fn rollback_last_twice_refuses_and_undoing_the_rollback_makes_the_apply_live_again() {
     let env = TestEnv::http();
     env.run(&["apply", "--yes"]).assert_code(0);
     let applied = env.config();
@@ -671,6 +671,19 @@ fn rollback_last_twice_refuses_and_names_the_rollback() {
     assert_eq!(env.config(), applied);
     assert_eq!(target_states(&dirs[1]), ["ucp rolled-back"]);
     env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+
+    // The apply's change is live again, and its snapshot says so: `--last` rolls it back again.
+    assert_eq!(target_states(&dirs[0]), ["ucp applied"]);
+    assert!(
+        manifest(&dirs[0])["targets"][0]
+            .get("rolled_back_by")
+            .is_none()
+    );
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(0);
+    assert_stderr(&out, &format!("Rolling back to snapshot {apply_id}"));
+    env.assert_unchanged();
+    assert_eq!(target_states(&dirs[0]), ["ucp rolled-back"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ fn main() {
             admin: true,
         }],
         ucp_config: Some(stigfix::demo::NONCOMPLIANT_CONFIG.into()),
+        ucp_release: Default::default(),
         token_ttl: Duration::from_secs(3600),
         dtr: Default::default(),
     })

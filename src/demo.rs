@@ -85,6 +85,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
             admin: true,
         }],
         ucp_config: Some(NONCOMPLIANT_CONFIG.into()),
+        ucp_release: Default::default(),
         token_ttl: Duration::from_secs(3600),
         dtr: DtrOptions {
             repositories: generate_repositories(DEMO_REPOSITORIES, 3),
@@ -163,6 +164,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         Box::new(UcpTarget::new(
             TargetSpec::new(ucp::KIND, url.as_str()),
             Arc::new(session),
+            Arc::new(crate::learned::Learned::load(&work.join("snapshots"))?),
         )),
         Box::new(DtrTarget::new(
             TargetSpec::new(dtr::KIND, url.as_str()),

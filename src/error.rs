@@ -35,10 +35,14 @@ impl ExitStatus {
 }
 
 /// An error with the object it names, an optional hint and the exit code it ends the run with.
+///
+/// Its message is an anyhow context chain: a layer that passes an error up adds what it was
+/// doing (`apply failed on ucp https://…`) in front of the cause, and the chain is shown on one
+/// line, outermost first, joined by `: `.
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+#[error("{chain:#}")]
 pub struct Error {
-    message: String,
+    chain: anyhow::Error,
     hint: Option<String>,
     status: ExitStatus,
 }
@@ -48,27 +52,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A failure (exit 1): nothing was changed.
     pub fn new(message: impl Into<String>) -> Self {
-        Error {
-            message: message.into(),
-            hint: None,
-            status: ExitStatus::Failure,
-        }
+        Error::with(message, ExitStatus::Failure)
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Error {
-            message: message.into(),
-            hint: None,
-            status: ExitStatus::Usage,
-        }
+        Error::with(message, ExitStatus::Usage)
     }
 
     /// An apply or rollback that could not restore a target (exit 3).
     pub fn needs_operator(message: impl Into<String>) -> Self {
+        Error::with(message, ExitStatus::NeedsOperator)
+    }
+
+    fn with(message: impl Into<String>, status: ExitStatus) -> Self {
         Error {
-            message: message.into(),
+            chain: anyhow::Error::msg(message.into()),
             hint: None,
-            status: ExitStatus::NeedsOperator,
+            status,
         }
     }
 
@@ -87,14 +87,15 @@ impl Error {
         self
     }
 
-    /// Prefix the message with more context: `"{context}: {message}"`.
+    /// Add what the layer passing this error up was doing: `"{context}: {message}"`.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
+        self.chain = self.chain.context(context.to_string());
         self
     }
 
-    pub fn message(&self) -> &str {
-        &self.message
+    /// The whole chain on one line (outermost context first).
+    pub fn message(&self) -> String {
+        format!("{:#}", self.chain)
     }
 
     pub fn hint(&self) -> Option<&str> {

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod keypath;
+pub mod learned;
 pub mod lock;
 pub mod output;
 pub mod plan;
@@ -62,7 +63,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     match result {
         Ok(status) => status.code(),
         Err(error) => {
-            output.error(error.message(), error.hint());
+            output.error(&error.message(), error.hint());
             error.status().code()
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::assess::{RuleResult, Status};
 use crate::keypath::KeyPath;
-use crate::targets::{Edit, TargetSpec};
+use crate::targets::{Edit, Product, TargetSpec};
 use crate::values::{Shown, fingerprint};
 
 /// A plan of one run.
@@ -42,6 +42,8 @@ pub struct PlaybookRef {
 #[derive(Clone, Debug)]
 pub struct TargetPlan {
     pub spec: TargetSpec,
+    /// The product and version the target runs, when known.
+    pub product: Option<Product>,
     /// `sha256:…` of the live state read at plan time.
     pub fingerprint: String,
     /// The edits, with the real values to write (never shown as such).

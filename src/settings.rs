@@ -159,7 +159,7 @@ impl Settings {
     pub fn engine_for(&self, specs: &[TargetSpec]) -> Result<Engine> {
         let rules = self.rule_set()?;
         Ok(Engine {
-            targets: Connector::new(self).connect_all(specs)?,
+            targets: Connector::new(self)?.connect_all(specs)?,
             rules,
             insecure: self.tls.insecure,
             snapshot_dir: self.snapshot_dir.clone(),
@@ -177,6 +177,13 @@ pub fn now() -> time::OffsetDateTime {
             time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).ok()
         })
         .unwrap_or_else(time::OffsetDateTime::now_utc)
+}
+
+/// [`now`] as RFC 3339.
+pub fn now_rfc3339() -> String {
+    now()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("timestamps format")
 }
 
 fn site_file_path(explicit: Option<&Path>) -> Option<PathBuf> {

@@ -173,7 +173,16 @@ impl SiteFile {
                     Some(tables) => {
                         for table in tables.iter() {
                             match waiver(table, &location) {
-                                Ok(waiver) => site.waivers.push(waiver),
+                                Ok(waiver) => {
+                                    // One waiver a rule: with two, which one holds is a guess.
+                                    match site.waivers.iter().find(|w| w.rule == waiver.rule) {
+                                        Some(first) => problems.push(format!(
+                                            "{}: a second waiver for {} (the first is at {}): keep one",
+                                            waiver.location, waiver.rule, first.location
+                                        )),
+                                        None => site.waivers.push(waiver),
+                                    }
+                                }
                                 Err(problem) => problems.push(problem),
                             }
                         }
@@ -301,5 +310,20 @@ mod tests {
                 .message()
                 .contains("needs an `approver` or a `ticket`")
         );
+    }
+
+    #[test]
+    fn two_waivers_for_one_rule_are_an_error_naming_both() {
+        let waiver = "[[waivers]]\nrule = \"DKER-EE-002180\"\njustification = \"LDAP\"\nticket = \"CHG-1\"\n";
+        let other =
+            "[[waivers]]\nrule = \"DKER-EE-001000\"\njustification = \"SSP\"\nticket = \"CHG-2\"\n";
+        let error = SiteFile::parse(&format!("{waiver}{other}{waiver}"), Path::new("site.toml"))
+            .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "site.toml:9:1: a second waiver for DKER-EE-002180 (the first is at site.toml:1:1): keep one"
+        );
+        let site = SiteFile::parse(&format!("{waiver}{other}"), Path::new("site.toml")).unwrap();
+        assert_eq!(site.waivers.len(), 2);
     }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::targets::{Saved, TargetKind, TargetSpec, Written};
+use crate::targets::{Product, Saved, TargetKind, TargetSpec, Written};
 use crate::values::fingerprint;
 
 const MANIFEST: &str = "manifest.json";
@@ -62,6 +62,9 @@ impl TargetState {
 pub struct ManifestTarget {
     pub kind: TargetKind,
     pub endpoint: String,
+    /// The product and version the target ran when the snapshot was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Product>,
     /// File holding the saved state, inside the snapshot folder.
     pub file: String,
     /// `sha256:…` of that file as written.
@@ -125,6 +128,7 @@ pub struct Header {
 /// What a snapshot saves of one target.
 pub struct Entry {
     pub spec: TargetSpec,
+    pub product: Option<Product>,
     pub saved: Saved,
     pub written: Vec<Written>,
     pub fingerprint_before: String,
@@ -163,6 +167,7 @@ impl Snapshot {
             targets.push(ManifestTarget {
                 kind: entry.spec.kind,
                 endpoint: entry.spec.endpoint.clone(),
+                product: entry.product.clone(),
                 file_sha256: Some(fingerprint(&entry.saved.bytes)),
                 file,
                 written_file: Some(written_file),
@@ -418,6 +423,7 @@ mod tests {
     fn entry() -> Entry {
         Entry {
             spec: TargetSpec::new(crate::targets::ucp::KIND, "https://ucp"),
+            product: Some(Product::new("MKE", Some("3.7.3"))),
             saved: Saved {
                 file: "ucp-config.toml".into(),
                 bytes: b"[a]\n".to_vec(),

@@ -10,27 +10,28 @@ pub fn run(settings: &Settings, command: PlaybookCommand) -> Result<ExitStatus> 
     let output = &settings.output;
     match command {
         PlaybookCommand::Validate { paths } => {
-            let playbooks = if paths.is_empty() {
-                let mut all = playbook::shipped()?;
-                if !settings.playbooks.is_empty() {
-                    all.extend(playbook::load_paths(&settings.playbooks)?);
-                }
-                all
-            } else {
+            let shipped = playbook::shipped()?;
+            // Without PATHs: the playbooks in use, the shipped ones and any `--playbook`.
+            let user = if !paths.is_empty() {
                 playbook::load_paths(&paths)?
-            };
-            // Variables, waivers and conflicts too.
-            let shipped = if paths.is_empty() {
-                Vec::new()
+            } else if !settings.playbooks.is_empty() {
+                playbook::load_paths(&settings.playbooks)?
             } else {
-                playbook::shipped()?
+                Vec::new()
             };
-            let count: usize = playbooks.iter().map(|playbook| playbook.rules.len()).sum();
-            let names: Vec<String> = playbooks
+            let checked: Vec<&playbook::Playbook> = if paths.is_empty() {
+                shipped.iter().chain(&user).collect()
+            } else {
+                user.iter().collect()
+            };
+            let count: usize = checked.iter().map(|playbook| playbook.rules.len()).sum();
+            let names: Vec<String> = checked
                 .iter()
                 .map(|playbook| format!("{} ({})", playbook.name(), playbook.source))
                 .collect();
-            playbook::resolve(shipped, playbooks, &settings.site, &Default::default())?;
+            // Variables, waivers and conflicts too; a playbook for a shipped benchmark replaces
+            // the shipped one, as in a run.
+            playbook::resolve(shipped, user, &settings.site, &Default::default())?;
             output.data(&format!(
                 "valid: {} rule(s) in {}\n",
                 count,

@@ -99,6 +99,7 @@ impl Engine {
             };
             targets.push(TargetPlan {
                 spec: spec.clone(),
+                product: live.product(),
                 fingerprint: live.fingerprint().to_string(),
                 actions: live.actions(&edits),
                 notes: live.notes(),

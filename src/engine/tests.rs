@@ -215,6 +215,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
     for (target, edits) in engine.targets.iter().zip(edits) {
         targets.push(TargetPlan {
             spec: target.spec().clone(),
+            product: None,
             fingerprint: target.read().await.unwrap().fingerprint().to_string(),
             edits,
             diff: String::new(),

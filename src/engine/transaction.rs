@@ -64,6 +64,7 @@ impl Engine {
             .iter()
             .map(|step| Entry {
                 spec: step.target.spec().clone(),
+                product: step.before.product(),
                 saved: step.saved.clone(),
                 written: step.written.clone(),
                 fingerprint_before: step.before.fingerprint().to_string(),
@@ -135,6 +136,9 @@ impl Engine {
                 let after = written?;
                 stop.check()?;
                 self.verify(target, edits, after.as_ref())?;
+                for line in after.learned() {
+                    self.output.warn(&format!("{label}: {line}"));
+                }
                 for line in target.post_apply(edits).await? {
                     self.output.status(&format!("{label}: {line}"));
                 }

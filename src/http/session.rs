@@ -76,6 +76,27 @@ impl UcpSession {
             ))
             .with_hint("check the password in STIGFIX_UCP_PASSWORD / STIGFIX_PASSWORD, or run `stigfix login` again"));
         }
+        if answer.status == StatusCode::NOT_FOUND {
+            // No UCP controller API: an MKE 4k cluster answers Kubernetes' `/version`.
+            if let Ok(version) = self
+                .api
+                .send(
+                    Method::GET,
+                    "/version",
+                    Auth::None,
+                    "application/json",
+                    None,
+                )
+                .await
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(&version.body)
+                && let Some(kubernetes) = value.get("gitVersion").and_then(|v| v.as_str())
+            {
+                return Err(crate::targets::ucp::unsupported_mke4(
+                    self.api.base(),
+                    kubernetes,
+                ));
+            }
+        }
         if !answer.status.is_success() {
             return Err(Error::new(format!(
                 "UCP login at {url} answered {}: {}",
@@ -95,9 +116,16 @@ impl UcpSession {
             })
     }
 
-    async fn token(&self, renew: bool) -> Result<Secret> {
+    /// The session's token; `refused` is a token the server just answered 401 to: log in
+    /// again unless another request already has (one login for requests refused together).
+    async fn token(&self, refused: Option<&Secret>) -> Result<Secret> {
         let mut slot = self.token.lock().await;
-        if renew || slot.is_none() {
+        let stale = match (&*slot, refused) {
+            (None, _) => true,
+            (Some(current), Some(refused)) => current == refused,
+            (Some(_), None) => false,
+        };
+        if stale {
             *slot = Some(self.login().await?);
         }
         Ok(slot.clone().expect("set above"))
@@ -111,9 +139,12 @@ impl UcpSession {
         accept: &str,
         body: Option<(&str, &str)>,
     ) -> std::result::Result<Answer, SendError> {
-        let mut renew = false;
+        let mut refused: Option<Secret> = None;
         loop {
-            let token = self.token(renew).await.map_err(SendError::Fatal)?;
+            let token = self
+                .token(refused.as_ref())
+                .await
+                .map_err(SendError::Fatal)?;
             let answer = self
                 .api
                 .send(
@@ -126,8 +157,8 @@ impl UcpSession {
                     }),
                 )
                 .await?;
-            if answer.status == StatusCode::UNAUTHORIZED && !renew {
-                renew = true;
+            if answer.status == StatusCode::UNAUTHORIZED && refused.is_none() {
+                refused = Some(token);
                 continue;
             }
             return Ok(answer);

@@ -5,8 +5,10 @@
 //! Vuln ID, Rule ID, CCIs, check and fix text) comes from the benchmark, never from the playbook.
 //! The format is documented in `playbooks/README.md`.
 
+mod load;
 mod parse;
 mod resolve;
+mod variable;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,8 +17,10 @@ use crate::benchmark::{Benchmark, RuleMeta};
 use crate::error::Location;
 use crate::keypath::KeyPath;
 
-pub use parse::{item_value as parse_item_value, load_paths, parse_playbook, plain_value, shipped};
+pub use load::{load_paths, shipped};
+pub use parse::{item_value as parse_item_value, parse_playbook, plain_value};
 pub use resolve::{ResolvedRule, ResolvedSetting, RuleFilter, RuleSet, SettingValue, resolve};
+pub use variable::{Variable, VariableKind};
 
 pub use crate::targets::TargetKind;
 use crate::values::{display_list, display_value, format_mode, parse_mode, values_equal};
@@ -185,91 +189,6 @@ impl Setting {
             parts.push(format!("= {}", display_value(desired)));
         }
         format!("{} {}", self.path, parts.join(", "))
-    }
-}
-
-/// An organisation-defined value.
-#[derive(Clone, Debug)]
-pub struct Variable {
-    pub name: String,
-    pub description: String,
-    pub kind: VariableKind,
-    pub default: Option<toml::Value>,
-    pub min: Option<i64>,
-    pub max: Option<i64>,
-    pub location: Location,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VariableKind {
-    Boolean,
-    Integer,
-    String,
-    StringArray,
-}
-
-impl VariableKind {
-    pub fn parse(text: &str) -> Option<VariableKind> {
-        match text {
-            "boolean" => Some(VariableKind::Boolean),
-            "integer" => Some(VariableKind::Integer),
-            "string" => Some(VariableKind::String),
-            "string-array" => Some(VariableKind::StringArray),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VariableKind::Boolean => "boolean",
-            VariableKind::Integer => "integer",
-            VariableKind::String => "string",
-            VariableKind::StringArray => "string-array",
-        }
-    }
-
-    pub fn accepts(self, value: &toml::Value) -> bool {
-        match self {
-            VariableKind::Boolean => value.is_bool(),
-            VariableKind::Integer => value.is_integer(),
-            VariableKind::String => value.is_str(),
-            VariableKind::StringArray => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(toml::Value::is_str)),
-        }
-    }
-}
-
-impl Variable {
-    /// Check a value against the variable's type and bounds.
-    pub fn check(&self, value: &toml::Value) -> Result<(), String> {
-        if !self.kind.accepts(value) {
-            return Err(format!(
-                "variable `{}` must be of type {}, not {}",
-                self.name,
-                self.kind.as_str(),
-                display_value(value)
-            ));
-        }
-        if let Some(number) = value.as_integer() {
-            if let Some(min) = self.min
-                && number < min
-            {
-                return Err(format!(
-                    "variable `{}` must be at least {min}, not {number}",
-                    self.name
-                ));
-            }
-            if let Some(max) = self.max
-                && number > max
-            {
-                return Err(format!(
-                    "variable `{}` must be at most {max}, not {number}",
-                    self.name
-                ));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Action, Change, Plan};
 use crate::playbook::Mode;
 use crate::site::Waiver;
-use crate::targets::TargetKind;
+use crate::targets::{Product, TargetKind};
 use crate::values::Shown;
 
 pub const FORMAT_VERSION: u32 = 2;
@@ -57,6 +57,8 @@ pub struct TargetJson {
     pub kind: TargetKind,
     /// Base URL, or the host root.
     pub endpoint: String,
+    /// The product and version the target runs; null when it did not say.
+    pub product: Option<Product>,
     /// `sha256:…` of the live state the plan was made against.
     pub fingerprint: String,
     pub changes: Vec<ChangeJson>,
@@ -247,6 +249,7 @@ pub fn plan_json(plan: &Plan) -> PlanJson {
                 id: target.spec.id(),
                 kind: target.spec.kind,
                 endpoint: target.spec.endpoint.clone(),
+                product: target.product.clone(),
                 fingerprint: target.fingerprint.clone(),
                 changes: target.changes().iter().map(change_json).collect(),
                 diff: target.diff.clone(),

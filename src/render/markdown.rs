@@ -25,9 +25,14 @@ pub fn markdown(plan: &Plan) -> String {
     out.push_str(&format!("\n{}\n", summary_line(plan)));
     for target in &plan.targets {
         out.push_str(&format!(
-            "\n## {} `{}`\n\nFingerprint of the live state: `{}`\n\n",
+            "\n## {} `{}`\n\n{}Fingerprint of the live state: `{}`\n\n",
             target.spec.kind.as_str(),
             target.spec.endpoint,
+            target
+                .product
+                .as_ref()
+                .map(|product| format!("Product: {product}. "))
+                .unwrap_or_default(),
             target.fingerprint
         ));
         for note in &target.notes {

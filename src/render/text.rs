@@ -14,8 +14,13 @@ pub fn text(plan: &Plan, output: &Output) -> String {
         out.push_str(&output.red("TLS verification was OFF (--insecure) for this plan.\n\n"));
     }
     for target in &plan.targets {
+        let product = target
+            .product
+            .as_ref()
+            .map(|product| format!("  {product}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{} {}  {}\n",
+            "{} {}{product}  {}\n",
             output.bold(target.spec.kind.as_str()),
             output.bold(&target.spec.endpoint),
             output.dim(&format!("({})", short_fingerprint(&target.fingerprint)))

@@ -38,6 +38,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+pub use config::UcpRelease;
 pub use dtr::{
     DEFAULT_DTR_VERSION, DtrHandle, DtrOptions, SimRepo, SimScanStatus, SimTag, SimVisibility,
     generate_repositories,
@@ -63,6 +64,8 @@ pub struct SimOptions {
     /// Initial config-toml text, parsed like a PUT (unknown keys dropped); `None` = defaults.
     /// [`Simulator::start`] fails with `InvalidInput` when it is rejected.
     pub ucp_config: Option<String>,
+    /// The UCP/MKE release simulated: its configuration schema and version.
+    pub ucp_release: UcpRelease,
     /// Lifetime of a UCP login token and of a DTR `/auth/token` token.
     pub token_ttl: Duration,
     /// The simulated DTR/MSR.
@@ -79,6 +82,7 @@ impl Default for SimOptions {
                 admin: true,
             }],
             ucp_config: None,
+            ucp_release: UcpRelease::default(),
             token_ttl: Duration::from_secs(3600),
             dtr: DtrOptions::default(),
         }
@@ -129,6 +133,7 @@ impl Simulator {
             options.users,
             options.ucp_config.as_deref(),
             options.token_ttl,
+            options.ucp_release,
         )
         .map_err(|e| {
             std::io::Error::new(

@@ -13,7 +13,7 @@ use hyper::header::{AUTHORIZATION, HeaderMap};
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::config::UcpConfig;
+use super::config::{UcpConfig, UcpRelease};
 use super::faults::NumberedFaults;
 use super::{Outcome, SimRequest, SimUser, error_reply, json_reply, lock, text_reply};
 
@@ -85,10 +85,11 @@ impl UcpHandle {
         users: Vec<SimUser>,
         initial: Option<&str>,
         token_ttl: Duration,
+        release: UcpRelease,
     ) -> Result<UcpHandle, String> {
         let config = match initial {
-            Some(text) => UcpConfig::parse(text)?,
-            None => UcpConfig::default(),
+            Some(text) => UcpConfig::parse(text, release)?,
+            None => UcpConfig::new(release),
         };
         Ok(UcpHandle {
             inner: Arc::new(UcpState {
@@ -110,7 +111,8 @@ impl UcpHandle {
     /// Replaces the configuration behind stigfix's back (as an admin in the web UI would),
     /// with the same parsing and validation as a PUT. Nothing changes on error.
     pub fn set_config_toml(&self, text: &str) -> Result<(), String> {
-        let config = UcpConfig::parse(text)?;
+        let release = lock(&self.inner.config).release();
+        let config = UcpConfig::parse(text, release)?;
         *lock(&self.inner.config) = config;
         Ok(())
     }
@@ -181,17 +183,60 @@ impl UcpHandle {
 
     /// Serves the UCP routes; `None` when the request is not for a UCP route.
     pub(crate) fn handle(&self, req: &SimRequest) -> Option<Outcome> {
+        let release = lock(&self.inner.config).release();
+        if release == UcpRelease::Mke4 {
+            // MKE 4k has no UCP controller API (next-phase.md §5.2): only Kubernetes' version.
+            return match (&req.method, req.path.as_str()) {
+                (&Method::GET, "/version") => Some(json_reply(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "major": "1",
+                        "minor": "32",
+                        "gitVersion": "v1.32.3+k0s",
+                        "platform": "linux/amd64"
+                    }),
+                )),
+                _ => None,
+            };
+        }
         let outcome = match (&req.method, req.path.as_str()) {
             // api-facts §2.5: health check, no auth; body `OK` is UNCONFIRMED (§5 item 10).
             (&Method::GET, "/_ping") => {
                 Outcome::Reply(Box::new(text_reply(StatusCode::OK, "text/plain", "OK")))
             }
+            (&Method::GET, "/version") => self.version(&req.headers, release),
             (&Method::POST, "/auth/login") => self.login(&req.body),
             (&Method::GET, CONFIG_TOML_PATH) => self.get_config(&req.headers),
             (&Method::PUT, CONFIG_TOML_PATH) => self.put_config(&req.headers, &req.body),
             _ => return None,
         };
         Some(outcome)
+    }
+
+    /// api-facts §2.5: Docker-Engine-style version JSON whose `Version` starts with `ucp/`,
+    /// after login (diver reads it with the session's token).
+    fn version(&self, headers: &HeaderMap, release: UcpRelease) -> Outcome {
+        if let Err(denied) = self.authorize_admin(headers) {
+            return denied;
+        }
+        let version = release.version();
+        let name = if release.has_mke_name() {
+            "Mirantis Kubernetes Engine"
+        } else {
+            "Universal Control Plane"
+        };
+        json_reply(
+            StatusCode::OK,
+            &serde_json::json!({
+                "Platform": { "Name": format!("{name} {version}") },
+                "Components": [{ "Name": name, "Version": version, "Details": { "ApiVersion": "1.40" } }],
+                "Version": format!("ucp/{version}"),
+                "ApiVersion": "1.40",
+                "MinAPIVersion": "1.20",
+                "Os": "linux",
+                "Arch": "amd64"
+            }),
+        )
     }
 
     /// api-facts §2.1. The body is parsed as JSON whatever the Content-Type (curl examples
@@ -321,6 +366,7 @@ impl UcpHandle {
         if let Err(denied) = self.authorize_admin(headers) {
             return denied;
         }
+        let release = lock(&self.inner.config).release();
         match self.take_write_fault() {
             Some(WriteFault::Drop) => return Outcome::Drop,
             Some(WriteFault::Fail(status)) => {
@@ -334,14 +380,14 @@ impl UcpHandle {
                 return error_reply(status, &code, "simulated failure: nothing was changed");
             }
             Some(WriteFault::Ignore) => {
-                return match parse_body(body) {
+                return match parse_body(body, release) {
                     Ok(_) => put_success(),
                     Err(e) => e,
                 };
             }
             None => {}
         }
-        match parse_body(body) {
+        match parse_body(body, release) {
             Ok(config) => {
                 *lock(&self.inner.config) = config;
                 put_success()
@@ -397,7 +443,7 @@ impl UcpHandle {
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<UcpConfig, Outcome> {
+fn parse_body(body: &[u8], release: UcpRelease) -> Result<UcpConfig, Outcome> {
     let text = std::str::from_utf8(body).map_err(|_| {
         error_reply(
             StatusCode::BAD_REQUEST,
@@ -405,7 +451,8 @@ fn parse_body(body: &[u8]) -> Result<UcpConfig, Outcome> {
             "request body is not valid UTF-8",
         )
     })?;
-    UcpConfig::parse(text).map_err(|e| error_reply(StatusCode::BAD_REQUEST, "INVALID_CONFIG", &e))
+    UcpConfig::parse(text, release)
+        .map_err(|e| error_reply(StatusCode::BAD_REQUEST, "INVALID_CONFIG", &e))
 }
 
 fn put_success() -> Outcome {

@@ -67,6 +67,44 @@ impl fmt::Display for TargetSpec {
     }
 }
 
+/// The product and version a target runs (`GET /version` of UCP/MKE, DTR's
+/// `/api/v0/admin/version`, the node's dockerd), recorded in plans, snapshots and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Product {
+    /// `UCP`, `MKE`, `DTR`, `MSR`, `Docker Engine`.
+    pub name: String,
+    /// `3.7.3`; `None` when the server did not say.
+    pub version: Option<String>,
+}
+
+impl Product {
+    pub fn new(name: &str, version: Option<&str>) -> Product {
+        Product {
+            name: name.to_string(),
+            version: version.map(str::to_string),
+        }
+    }
+
+    /// `(major, minor)` of the version, when it has them.
+    pub fn major_minor(&self) -> Option<(u64, u64)> {
+        let version = self.version.as_deref()?;
+        let mut parts = version
+            .trim_start_matches('v')
+            .split(['.', '-', '+'])
+            .map(|part| part.parse::<u64>().ok());
+        Some((parts.next()??, parts.next()??))
+    }
+}
+
+impl fmt::Display for Product {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(version) => write!(f, "{} {version}", self.name),
+            None => write!(f, "{} (version unknown)", self.name),
+        }
+    }
+}
+
 /// Set when the run must stop starting new writes (Ctrl-C, SIGTERM). A write already sent is
 /// finished — a write that was sent may have happened, so it belongs to the restore.
 #[derive(Clone, Debug, Default)]
@@ -149,8 +187,19 @@ pub trait LiveState: Document + Any + Send + Sync + fmt::Debug {
     /// `sha256:…` of the state, for the drift guard.
     fn fingerprint(&self) -> &str;
 
+    /// The product and version the state was read from.
+    fn product(&self) -> Option<Product> {
+        None
+    }
+
     /// Observations about the target for the plan (not findings of a rule).
     fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What a write taught about the server (a setting it dropped because it does not have
+    /// it), one line each, for the run's output.
+    fn learned(&self) -> Vec<String> {
         Vec::new()
     }
 

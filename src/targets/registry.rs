@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Target, TargetSpec};
 use crate::error::{Error, Result};
 use crate::http::session::UcpSession;
+use crate::learned::Learned;
 use crate::secrets::Service;
 use crate::settings::Settings;
 
@@ -138,15 +139,18 @@ pub struct Registration {
 /// another target on the same cluster reuses).
 pub struct Connector<'a> {
     pub settings: &'a Settings,
+    /// What earlier runs learned about the servers (`learned.json` beside the snapshots).
+    pub learned: Arc<Learned>,
     sessions: Mutex<HashMap<String, Arc<UcpSession>>>,
 }
 
 impl<'a> Connector<'a> {
-    pub fn new(settings: &'a Settings) -> Connector<'a> {
-        Connector {
+    pub fn new(settings: &'a Settings) -> Result<Connector<'a>> {
+        Ok(Connector {
             settings,
+            learned: Arc::new(Learned::load(&settings.snapshot_dir)?),
             sessions: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The one UCP session for `url` in this run, made on first use.

@@ -99,7 +99,7 @@ fn apply_yes_converges_and_leaves_other_settings_alone() {
         Some(toml::Value::String("correct-horse-battery-staple".into()))
     );
 
-    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+    env.assert_no_changes();
 
     let writes = env.sim.write_count();
     let after_first = env.config();
@@ -119,7 +119,7 @@ fn apply_yes_converges_and_leaves_other_settings_alone() {
 fn apply_over_http_converges() {
     let env = TestEnv::http();
     env.run(&["apply", "--yes"]).assert_code(0);
-    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+    env.assert_no_changes();
     assert_eq!(env.sim.write_count(), 1);
 }
 
@@ -157,7 +157,7 @@ fn apply_saved_plan_applies_exactly_that_plan() {
     assert_eq!(env.sim.write_count(), 1, "{:?}", env.sim.requests());
     assert_eq!(env.count("PUT", CONFIG_PATH), 1);
     assert_only_planned_changed(&env.original, &env.config(), &plan);
-    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+    env.assert_no_changes();
 }
 
 #[test]
@@ -215,5 +215,5 @@ fn apply_refuses_while_another_run_holds_the_target_lock() {
 
     held.unlock().unwrap();
     env.run(&["apply", "--yes"]).assert_code(0);
-    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+    env.assert_no_changes();
 }

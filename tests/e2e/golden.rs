@@ -84,6 +84,11 @@ fn settings(env: &TestEnv, args: &[&str]) -> insta::Settings {
         r#""digest": "sha256:[0-9a-f]{64}""#,
         r#""digest": "[DIGEST]""#,
     );
+    settings.add_filter(
+        r"Plan digest: `sha256:[0-9a-f]{64}`",
+        "Plan digest: `[DIGEST]`",
+    );
+    settings.add_filter(r"Plan sha256:[0-9a-f]{64}", "Plan [DIGEST]");
     settings
 }
 

@@ -1,15 +1,20 @@
 //! End-to-end tests: the real `stigfix` binary against the in-process UCP/MKE simulator over
 //! HTTPS (a CA made by the simulator) and plain HTTP on 127.0.0.1. Nothing else is contacted.
 
+mod dockerd;
 mod support;
+mod units;
 
 mod apply;
 mod cli;
 mod dtr;
+mod engine;
 mod failures;
 mod golden;
 mod hardening;
 mod host;
 mod plan;
+mod playbooks;
 mod rollback;
 mod secrets;
+mod versions;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stigfix::demo::{DEMO_SITE, NONCOMPLIANT_CONFIG};
-use stigfix::sim::{DtrOptions, RequestRecord, SimOptions, SimUser, Simulator};
+use stigfix::sim::{DtrOptions, RequestRecord, SimOptions, SimUser, Simulator, UcpRelease};
 use tempfile::TempDir;
 
 /// The password of the simulator's `admin` account. Distinctive, so a leak is easy to spot.
@@ -67,6 +67,8 @@ pub struct EnvOptions {
     pub ucp: bool,
     /// Simulate a DTR too (same URL) and point `STIGFIX_DTR_URL` at it.
     pub dtr: Option<DtrOptions>,
+    /// The UCP/MKE release the simulator is (its configuration schema and version).
+    pub ucp_release: UcpRelease,
     /// Where the private folder is made (default: the system's temp folder).
     pub temp_in: Option<PathBuf>,
 }
@@ -80,6 +82,7 @@ impl Default for EnvOptions {
             ucp: true,
             dtr: None,
             temp_in: None,
+            ucp_release: UcpRelease::default(),
         }
     }
 }
@@ -117,6 +120,7 @@ impl TestEnv {
                 admin: true,
             }],
             ucp_config: Some(options.config.into()),
+            ucp_release: options.ucp_release,
             token_ttl: Duration::from_secs(3600),
             dtr: options.dtr.clone().unwrap_or_default(),
         })
@@ -185,6 +189,17 @@ impl TestEnv {
     /// A path inside the test's private folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A plan now proposes no change (findings that `apply` cannot fix, such as a setting the
+    /// simulated release does not have, may remain: `--detailed-exitcode` would still say 2).
+    #[track_caller]
+    pub fn assert_no_changes(&self) {
+        let out = self.run(&["plan", "--format", "json"]);
+        out.assert_code(0);
+        let plan = json(&out.stdout);
+        assert_eq!(plan["summary"]["changes"], 0, "{}", out.stdout);
+        assert_eq!(plan["summary"]["fix"], 0, "{}", out.stdout);
     }
 
     pub fn snapshot_dir(&self) -> PathBuf {

@@ -16,26 +16,109 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-use schema::{Kind, REGISTRY_KEYS, TABLES, Val};
+use schema::{Avail, Def, KeyDef, Kind, REGISTRY_KEYS, TABLES, TableDef, Val};
+
+/// The release a simulated UCP/MKE is: which keys its configuration schema has, their defaults,
+/// and what `GET /version` answers (api-facts §1.2 and §2.5; docs/reference/next-phase.md §5.2
+/// for MKE 4k).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UcpRelease {
+    /// UCP 3.1: the UCP 3.0/3.1 reference (S2) — `cluster_config.min_tls_version`, session
+    /// defaults 4320/1440/5, none of the MKE additions.
+    Ucp31,
+    /// UCP 3.3: the UCP 3.2/3.3 reference — no `min_tls_version`, session defaults 60/20/10.
+    Ucp33,
+    /// MKE 3.7: the MKE 3.x reference (S5, S6) — no `min_tls_version`; `pre_logon_message`,
+    /// `secure_overlay`, `[backup_schedule_config]`, `[hardening_configuration]`, …
+    #[default]
+    Mke37,
+    /// MKE 4k (k0s): no UCP controller API at all; `GET /version` is Kubernetes'.
+    Mke4,
+}
+
+impl UcpRelease {
+    /// The releases with a config-toml, oldest first.
+    pub const WITH_CONFIG_TOML: [UcpRelease; 3] =
+        [UcpRelease::Ucp31, UcpRelease::Ucp33, UcpRelease::Mke37];
+
+    /// The version `GET /version` reports after `ucp/`.
+    pub fn version(self) -> &'static str {
+        match self {
+            UcpRelease::Ucp31 => "3.1.15",
+            UcpRelease::Ucp33 => "3.3.5",
+            UcpRelease::Mke37 => "3.7.3",
+            UcpRelease::Mke4 => "4.1.0",
+        }
+    }
+
+    /// Whether the product is called MKE (3.4 on) rather than UCP.
+    pub fn has_mke_name(self) -> bool {
+        matches!(self, UcpRelease::Mke37 | UcpRelease::Mke4)
+    }
+
+    /// Whether keys or tables marked `avail` exist in this release.
+    fn has(self, avail: Avail) -> bool {
+        match avail {
+            Avail::All => true,
+            Avail::UpToUcp31 => self == UcpRelease::Ucp31,
+            Avail::Mke => matches!(self, UcpRelease::Mke37 | UcpRelease::Mke4),
+        }
+    }
+
+    fn has_key(self, table: &TableDef, key: &KeyDef) -> bool {
+        self.has(table.avail) && self.has(key.avail)
+    }
+
+    /// A key's default in this release: UCP 3.0/3.1 session defaults differ (api-facts §1.2
+    /// `[auth.sessions]`, "UCP 3.0/3.1 docs" column).
+    fn default_of(self, table: &TableDef, key: &KeyDef) -> Val {
+        if self == UcpRelease::Ucp31 && table.path == "auth.sessions" {
+            let old = match key.name {
+                "lifetime_minutes" => Some(4320),
+                "renewal_threshold_minutes" => Some(1440),
+                "per_user_limit" => Some(5),
+                _ => None,
+            };
+            if let Some(value) = old {
+                return Def::Int(value).value();
+            }
+        }
+        key.default.value()
+    }
+}
 
 /// The validated configuration held by the simulator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UcpConfig {
-    /// `values[t][k]` is the value of `TABLES[t].keys[k]`.
+    release: UcpRelease,
+    /// `values[t][k]` is the value of `TABLES[t].keys[k]` (the default where the release has
+    /// no such key: it is neither read nor rendered).
     values: Vec<Vec<Val>>,
     /// `[[registries]]` entries, values in `REGISTRY_KEYS` order.
     registries: Vec<[String; 3]>,
 }
 
-impl Default for UcpConfig {
-    fn default() -> Self {
+impl UcpConfig {
+    /// Every key at its default.
+    pub(crate) fn new(release: UcpRelease) -> Self {
         UcpConfig {
+            release,
             values: TABLES
                 .iter()
-                .map(|t| t.keys.iter().map(|k| k.default.value()).collect())
+                .map(|t| t.keys.iter().map(|k| release.default_of(t, k)).collect())
                 .collect(),
             registries: Vec::new(),
         }
+    }
+
+    pub(crate) fn release(&self) -> UcpRelease {
+        self.release
+    }
+}
+
+impl Default for UcpConfig {
+    fn default() -> Self {
+        UcpConfig::new(UcpRelease::default())
     }
 }
 
@@ -84,7 +167,7 @@ impl UcpConfig {
     /// Parses a whole TOML document the way `PUT /api/ucp/config-toml` does
     /// (api-facts §2.4): invalid TOML, a wrongly typed known key or a failed validation
     /// give an error message; omitted known keys take their defaults; unknown keys are dropped.
-    pub(crate) fn parse(text: &str) -> Result<UcpConfig, String> {
+    pub(crate) fn parse(text: &str, release: UcpRelease) -> Result<UcpConfig, String> {
         let doc: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| format!("invalid TOML: {}", e.to_string().trim_end()))?;
@@ -94,7 +177,9 @@ impl UcpConfig {
             let mut row = Vec::with_capacity(table.keys.len());
             for key in table.keys {
                 let value = match given.and_then(|t| t.get(key.name)) {
-                    None => key.default.value(),
+                    // A key this release does not have is dropped like any unknown key.
+                    _ if !release.has_key(table, key) => release.default_of(table, key),
+                    None => release.default_of(table, key),
                     Some(v) => convert(
                         &format!("{}.{}", table.path, key.name),
                         key.default.kind(),
@@ -106,7 +191,11 @@ impl UcpConfig {
             values.push(row);
         }
         let registries = parse_registries(&doc)?;
-        let config = UcpConfig { values, registries };
+        let config = UcpConfig {
+            release,
+            values,
+            registries,
+        };
         config.validate()?;
         Ok(config)
     }

@@ -12,14 +12,25 @@ impl UcpConfig {
     /// top-level tables, `[[registries]]` entries last, a final newline.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
-        for (n, (table, row)) in TABLES.iter().zip(&self.values).enumerate() {
+        let release = self.release();
+        let mut first = true;
+        for (table, row) in TABLES.iter().zip(&self.values) {
+            if !release.has(table.avail) {
+                continue;
+            }
             let depth = table.path.matches('.').count();
-            if depth == 0 && n > 0 {
+            if depth == 0 && !first {
                 out.push('\n');
             }
+            first = false;
             let _ = writeln!(out, "{:indent$}[{}]", "", table.path, indent = depth * 2);
-            let mut keys: Vec<(&str, &Val)> =
-                table.keys.iter().map(|k| k.name).zip(row.iter()).collect();
+            let mut keys: Vec<(&str, &Val)> = table
+                .keys
+                .iter()
+                .zip(row.iter())
+                .filter(|(key, _)| release.has(key.avail))
+                .map(|(key, value)| (key.name, value))
+                .collect();
             keys.sort_by(|a, b| a.0.cmp(b.0));
             for (name, value) in keys {
                 let _ = writeln!(

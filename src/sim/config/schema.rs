@@ -59,40 +59,62 @@ pub(super) enum Val {
     StrList(Vec<String>),
 }
 
+/// Which releases have a key or a table, from the source columns of api-facts §1.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Avail {
+    /// Every UCP 3.x and MKE 3.x release.
+    All,
+    /// Documented only by the UCP 3.0/3.1 reference (S2): `cluster_config.min_tls_version`.
+    UpToUcp31,
+    /// Documented by the MKE 3.x references (S5, S6) and not the UCP ones.
+    Mke,
+}
+
 pub(super) struct KeyDef {
     pub(super) name: &'static str,
     pub(super) default: Def,
+    pub(super) avail: Avail,
 }
 
 pub(super) struct TableDef {
     /// Dotted path of the table, e.g. `auth.sessions`.
     pub(super) path: &'static str,
     pub(super) keys: &'static [KeyDef],
+    pub(super) avail: Avail,
 }
 
 const fn b(name: &'static str, v: bool) -> KeyDef {
     KeyDef {
         name,
         default: Def::Bool(v),
+        avail: Avail::All,
     }
 }
 const fn i(name: &'static str, v: i64) -> KeyDef {
     KeyDef {
         name,
         default: Def::Int(v),
+        avail: Avail::All,
     }
 }
 const fn s(name: &'static str, v: &'static str) -> KeyDef {
     KeyDef {
         name,
         default: Def::Str(v),
+        avail: Avail::All,
     }
 }
 const fn l(name: &'static str) -> KeyDef {
     KeyDef {
         name,
         default: Def::EmptyList,
+        avail: Avail::All,
     }
+}
+
+/// A key only some releases have.
+const fn only(avail: Avail, key: KeyDef) -> KeyDef {
+    KeyDef { avail, ..key }
 }
 
 /// Known tables in rendering order. A parent table always comes before its children, and
@@ -111,6 +133,7 @@ pub(super) const TABLES: &[TableDef] = &[
             b("managedPasswordDisabled", false),
             s("managedPasswordFallbackUser", ""),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[auth.sessions]` (MKE 3.x / UCP >= 3.2 defaults)
     TableDef {
@@ -121,6 +144,7 @@ pub(super) const TABLES: &[TableDef] = &[
             i("per_user_limit", 10),
             b("store_token_per_session", false),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[auth.saml]`
     TableDef {
@@ -131,6 +155,7 @@ pub(super) const TABLES: &[TableDef] = &[
             s("rootCerts", ""),
             b("tlsSkipVerify", false),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[auth.account_lock]`
     TableDef {
@@ -140,20 +165,24 @@ pub(super) const TABLES: &[TableDef] = &[
             i("failureTrigger", 0),
             i("durationSeconds", 0),
         ],
+        avail: Avail::Mke,
     },
     // api-facts §1.2 `[auth.samlProxy]` (seen only in mkectl output, S6)
     TableDef {
         path: "auth.samlProxy",
         keys: &[b("enabled", false), s("proxy_url", "")],
+        avail: Avail::Mke,
     },
     TableDef {
         path: "auth.samlProxy.credentials",
         keys: &[],
+        avail: Avail::Mke,
     },
     // `password` is a secret, exported in plaintext (api-facts §1.3).
     TableDef {
         path: "auth.samlProxy.credentials.basic",
         keys: &[s("user", ""), s("password", "")],
+        avail: Avail::Mke,
     },
     // api-facts §1.2 `[hardening_configuration]`
     TableDef {
@@ -165,12 +194,14 @@ pub(super) const TABLES: &[TableDef] = &[
             b("pid_limit_unspecified", true),
             b("use_strong_tls_ciphers", false),
         ],
+        avail: Avail::Mke,
     },
     // api-facts §1.2 `[audit_log_configuration]`; the docs spelling
     // `support_dump_include_audit_logs` is used (api-facts §5 item 7).
     TableDef {
         path: "audit_log_configuration",
         keys: &[s("level", ""), b("support_dump_include_audit_logs", false)],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[scheduling_configuration]`
     TableDef {
@@ -179,6 +210,7 @@ pub(super) const TABLES: &[TableDef] = &[
             b("enable_admin_ucp_scheduling", false),
             s("default_node_orchestrator", "swarm"),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[tracking_configuration]`
     TableDef {
@@ -190,6 +222,7 @@ pub(super) const TABLES: &[TableDef] = &[
             s("cluster_label", ""),
             b("ops_care", false),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[trust_configuration]`
     TableDef {
@@ -199,16 +232,19 @@ pub(super) const TABLES: &[TableDef] = &[
             l("require_signature_from"),
             l("allow_repos"),
         ],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[log_configuration]`
     TableDef {
         path: "log_configuration",
         keys: &[s("protocol", "tcp"), s("host", ""), s("level", "INFO")],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[license_configuration]`
     TableDef {
         path: "license_configuration",
         keys: &[b("auto_refresh", true), b("omit_telemetry", false)],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[backup_schedule_config]`, S6 spellings (api-facts §5 item 8);
     // `passphrase` is a secret, exported in plaintext (api-facts §1.3).
@@ -224,11 +260,13 @@ pub(super) const TABLES: &[TableDef] = &[
             i("notification_delay", 7),
             i("backups_limit", 30),
         ],
+        avail: Avail::Mke,
     },
     // api-facts §1.2 `[pki]`
     TableDef {
         path: "pki",
         keys: &[s("client_ca_bundle", "")],
+        avail: Avail::All,
     },
     // api-facts §1.2 `[cluster_config]`. `min_tls_version` uses the docs spelling; the STIG's
     // `min_TLS_version` is UNCONFIRMED (api-facts §5 item 6) and dropped like any unknown key.
@@ -254,14 +292,15 @@ pub(super) const TABLES: &[TableDef] = &[
             s("pod_cidr", "192.168.0.0/16"),
             s("service_cluster_ip_range", "10.96.0.0/16"),
             s("nodeport_range", "32768-35535"),
-            s("min_tls_version", ""),
-            b("secure_overlay", false),
-            s("pre_logon_message", ""),
+            only(Avail::UpToUcp31, s("min_tls_version", "")),
+            only(Avail::Mke, b("secure_overlay", false)),
+            only(Avail::Mke, s("pre_logon_message", "")),
             l("custom_kube_api_server_flags"),
-            s("cipher_suites_for_kube_api_server", ""),
-            b("kube_protect_kernel_defaults", false),
-            b("kube_api_server_auditing", false),
+            only(Avail::Mke, s("cipher_suites_for_kube_api_server", "")),
+            only(Avail::Mke, b("kube_protect_kernel_defaults", false)),
+            only(Avail::Mke, b("kube_api_server_auditing", false)),
         ],
+        avail: Avail::All,
     },
 ];
 

@@ -45,6 +45,15 @@ pub const DEFAULT_DTR_VERSION: &str = "2.9.16";
 impl DtrHandle {
     /// Serves a request for a path that [`claims`] accepted.
     pub(crate) fn handle(&self, req: &SimRequest) -> Outcome {
+        if let Some(version) = &self.inner.harbor {
+            // MSR 4 is Harbor: `/api/v2.0`, no `/api/v0` (next-phase.md §5.3).
+            return match (&req.method, req.path.as_str()) {
+                (&Method::GET, "/api/v2.0/systeminfo") => {
+                    json_reply(StatusCode::OK, &json!({ "harbor_version": version }))
+                }
+                _ => not_found(req),
+            };
+        }
         if req.path == "/auth/token" {
             return match req.method {
                 Method::GET => self.issue_token(&req.headers),
@@ -105,6 +114,7 @@ impl DtrHandle {
 pub(crate) fn claims(path: &str) -> bool {
     path == "/api/v0"
         || path.starts_with("/api/v0/")
+        || path.starts_with("/api/v2.0/")
         || path == "/auth/token"
         || path == "/basic_info"
 }

@@ -39,6 +39,9 @@ pub struct DtrOptions {
     pub cve_db_version: u64,
     /// Reported product version.
     pub version: String,
+    /// An MSR 4 instead (Harbor, whose API is `/api/v2.0`; docs/reference/next-phase.md §5.3):
+    /// its version. Then `/api/v0` answers 404 and `GET /api/v2.0/systeminfo` the version.
+    pub harbor: Option<String>,
 }
 
 impl Default for DtrOptions {
@@ -52,6 +55,7 @@ impl Default for DtrOptions {
             settings_post_status: 202,
             cve_db_version: 0,
             version: DEFAULT_DTR_VERSION.to_owned(),
+            harbor: None,
         }
     }
 }
@@ -75,6 +79,7 @@ pub(super) struct DtrShared {
     pub(super) max_page_size: usize,
     pub(super) settings_post_status: StatusCode,
     pub(super) version: String,
+    pub(super) harbor: Option<String>,
     pub(super) host: String,
     pub(super) counter: AtomicU64,
 }
@@ -167,6 +172,7 @@ impl DtrHandle {
                 max_page_size: options.max_page_size,
                 settings_post_status,
                 version: options.version,
+                harbor: options.harbor,
                 host: host.to_owned(),
                 counter: AtomicU64::new(0),
             }),

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use super::live::{DtrLive, ScanStatus};
 use super::{
-    DtrOptions, PAGE_SIZE, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS, SCAN_STATUS, SETTINGS, UPLOAD,
+    DtrOptions, HARBOR_SYSTEMINFO, PAGE_SIZE, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS, SCAN_STATUS,
+    SETTINGS, UPLOAD, VERSION,
 };
 use crate::error::{Error, Result};
 use crate::http::SendError;
@@ -19,7 +20,7 @@ use crate::http::api::{Answer, Api, Auth, read_with_retries};
 use crate::http::error_summary;
 use crate::output::Output;
 use crate::secrets::Secret;
-use crate::targets::Stop;
+use crate::targets::{Product, Stop};
 use crate::values::fingerprint;
 
 /// A client for one DTR / MSR.
@@ -213,18 +214,63 @@ impl DtrClient {
 
     /// Settings, scan status and repositories, read at once.
     pub async fn read(&self) -> Result<DtrLive> {
-        let (settings, scan, repositories) = tokio::try_join!(
+        let (product, settings, scan, repositories) = tokio::join!(
+            self.read_product(),
             self.read_settings(),
             self.read_scan_status(),
             self.read_repositories()
-        )?;
-        Ok(DtrLive::new(
+        );
+        // An MSR 4 (Harbor) has no `/api/v0`: that is said plainly, not as a 404 of a read.
+        let product = product?;
+        let (settings, scan, repositories) = (settings?, scan?, repositories?);
+        let mut live = DtrLive::new(
             self.base().to_string(),
             settings,
             scan,
             repositories,
             self.options.cve_db.clone(),
-        ))
+        );
+        live.product = product;
+        Ok(live)
+    }
+
+    /// `GET /api/v0/admin/version` → `{"version": "2.9.16"}` (docs/reference/api-facts.md
+    /// §3.2). DTR was renamed MSR at 2.8. A 404 there and a Harbor `systeminfo` mean MSR 4,
+    /// whose API is Harbor's `/api/v2.0` (docs/reference/next-phase.md §5.3): not supported.
+    pub(super) async fn read_product(&self) -> Result<Option<Product>> {
+        let answer = self.get(VERSION).await?;
+        if answer.status.is_success() {
+            let version = self
+                .api
+                .json(VERSION, &answer)?
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let product = Product::new("DTR", version.as_deref());
+            let renamed = product
+                .major_minor()
+                .is_some_and(|version| version >= (2, 8));
+            return Ok(Some(if renamed {
+                Product::new("MSR", version.as_deref())
+            } else {
+                product
+            }));
+        }
+        if answer.status == StatusCode::NOT_FOUND {
+            let harbor = self.get(HARBOR_SYSTEMINFO).await?;
+            if harbor.status.is_success()
+                && let Some(version) = serde_json::from_str::<Value>(&harbor.body)
+                    .ok()
+                    .and_then(|info| info.get("harbor_version")?.as_str().map(str::to_string))
+            {
+                return Err(Error::new(format!(
+                    "{} is MSR 4 (Harbor {version}): its API is Harbor's /api/v2.0, not DTR's /api/v0, so stigfix cannot plan it",
+                    self.base()
+                ))
+                .with_hint("stigfix supports DTR 2.x and MSR 2.x/3.x; see the README, \"Supported versions\""));
+            }
+        }
+        Ok(None)
     }
 
     pub(super) async fn post_settings(&self, fields: &Map<String, Value>) -> Result<()> {

@@ -11,7 +11,7 @@ use super::{NAMED, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS, SCAN_STATUS, SETTINGS
 use crate::error::{Error, Result};
 use crate::keypath::{KeyPath, WILDCARD};
 use crate::secrets::{REDACTED, is_secret_key};
-use crate::targets::{Document, Edit, LiveState, Saved, Written};
+use crate::targets::{Document, Edit, LiveState, Product, Saved, Written};
 use crate::values::{fingerprint, json_to_toml, toml_to_json};
 
 /// The vulnerability database as `imagescan/status` reports it.
@@ -40,6 +40,7 @@ pub struct DtrLive {
     pub fingerprint: String,
     /// The `--cve-db` file, when one was given.
     pub(super) cve_db: Option<PathBuf>,
+    pub product: Option<Product>,
 }
 
 /// What a DTR snapshot holds: the previous value of every field and repository a change touched.
@@ -103,6 +104,7 @@ impl DtrLive {
     ) -> DtrLive {
         DtrLive {
             base,
+            product: None,
             fingerprint: DtrLive::compute_fingerprint(&settings, &scan, &repositories),
             settings,
             scan,
@@ -138,6 +140,10 @@ impl DtrLive {
 impl LiveState for DtrLive {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn product(&self) -> Option<Product> {
+        self.product.clone()
     }
 
     /// Observations for the plan.

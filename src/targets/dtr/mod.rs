@@ -73,6 +73,9 @@ pub static REGISTRATION: Registration = Registration {
 };
 
 const SETTINGS: &str = "/api/v0/meta/settings";
+const VERSION: &str = "/api/v0/admin/version";
+/// Harbor's (MSR 4's) system information, to recognise it.
+const HARBOR_SYSTEMINFO: &str = "/api/v2.0/systeminfo";
 const SCAN_STATUS: &str = "/api/v0/imagescan/status";
 const REPOSITORIES: &str = "/api/v0/repositories";
 const UPLOAD: &str = "/api/v0/imagescan/scan/update?online=false";
@@ -186,13 +189,15 @@ impl Target for DtrTarget {
         for (repository, fields) in answered {
             repositories.entry(repository).or_default().extend(fields);
         }
-        Ok(Box::new(DtrLive::new(
+        let mut after = DtrLive::new(
             self.base().to_string(),
             settings,
             scan,
             repositories,
             self.client.options.cve_db.clone(),
-        )))
+        );
+        after.product = live.product.clone();
+        Ok(Box::new(after))
     }
 
     /// Write back the saved values of the fields and repositories in `scope`, then read

@@ -1,10 +1,12 @@
 //! The config-toml document as read: exact bytes (what a snapshot saves and a rollback puts
 //! back) and parsed values (what rules are assessed against).
 
-use super::toml_doc;
+use std::collections::BTreeMap;
+
+use super::{toml_doc, version};
 use crate::error::Result;
 use crate::keypath::KeyPath;
-use crate::targets::{Document, Edit, LiveState, Saved, Written};
+use crate::targets::{Document, Edit, LiveState, Product, Saved, Written};
 use crate::values::{fingerprint, values_equal};
 
 /// The file a UCP snapshot saves: the document's exact bytes.
@@ -17,6 +19,11 @@ pub struct UcpLive {
     pub fingerprint: String,
     /// `GET https://…/api/ucp/config-toml`: where every value was read.
     pub source: String,
+    pub product: Option<Product>,
+    /// Settings this server does not have, with why stigfix knows: they are never written.
+    pub missing: BTreeMap<KeyPath, String>,
+    /// What the write that produced this state taught (settings the server dropped).
+    pub learned: Vec<String>,
 }
 
 impl UcpLive {
@@ -27,7 +34,19 @@ impl UcpLive {
             text,
             values,
             source,
+            product: None,
+            missing: BTreeMap::new(),
+            learned: Vec::new(),
         })
+    }
+
+    /// Why this server has no `path`: known from its version's configuration reference, or
+    /// learned when it dropped the setting on a write.
+    pub fn missing_reason(&self, path: &KeyPath) -> Option<String> {
+        if let Some(reason) = self.missing.get(path) {
+            return Some(reason.clone());
+        }
+        version::documented_missing(self.product.as_ref()?, path)
     }
 }
 
@@ -66,6 +85,20 @@ impl Document for UcpLive {
         path.lookup(&self.values).cloned()
     }
 
+    fn writable(&self, path: &KeyPath) -> std::result::Result<(), String> {
+        match self.missing_reason(path) {
+            Some(reason) => Err(format!(
+                "{reason}; check the rule by hand as its check text says (`stigfix playbook show` prints it)"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn explain(&self, path: &KeyPath) -> Option<String> {
+        self.missing_reason(path)
+            .map(|_| "the server has no such setting".to_string())
+    }
+
     fn source(&self, _path: &KeyPath) -> Option<String> {
         Some(self.source.clone())
     }
@@ -74,6 +107,14 @@ impl Document for UcpLive {
 impl LiveState for UcpLive {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn product(&self) -> Option<Product> {
+        self.product.clone()
+    }
+
+    fn learned(&self) -> Vec<String> {
+        self.learned.clone()
     }
 
     fn saved(&self, _edits: &[Edit]) -> Result<Saved> {

@@ -7,6 +7,9 @@
 
 mod live;
 pub mod toml_doc;
+mod version;
+
+pub use version::unsupported_mke4;
 
 use std::sync::Arc;
 
@@ -15,10 +18,11 @@ use reqwest::Method;
 pub use live::UcpLive;
 
 use super::registry::{Connector, Registration, TargetKind};
-use super::{Document, Edit, LiveState, Saved, Target, TargetSpec, Written, own_state};
+use super::{Document, Edit, LiveState, Product, Saved, Target, TargetSpec, Written, own_state};
 use crate::error::{Error, Result};
 use crate::http::session::UcpSession;
 use crate::keypath::KeyPath;
+use crate::learned::Learned;
 use crate::secrets::Service;
 use crate::values::{display_value, values_equal};
 
@@ -39,6 +43,7 @@ pub static REGISTRATION: Registration = Registration {
         Ok(Box::new(UcpTarget::new(
             spec.clone(),
             connector.ucp_session(&spec.endpoint)?,
+            Arc::clone(&connector.learned),
         )))
     },
 };
@@ -50,26 +55,59 @@ const TOML: &str = "application/toml";
 pub struct UcpTarget {
     spec: TargetSpec,
     session: Arc<UcpSession>,
+    learned: Arc<Learned>,
+    /// The product, read once per run.
+    product: tokio::sync::OnceCell<Option<Product>>,
 }
 
 impl UcpTarget {
-    pub fn new(spec: TargetSpec, session: Arc<UcpSession>) -> UcpTarget {
-        UcpTarget { spec, session }
+    pub fn new(spec: TargetSpec, session: Arc<UcpSession>, learned: Arc<Learned>) -> UcpTarget {
+        UcpTarget {
+            spec,
+            session,
+            learned,
+            product: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// `GET /version`: the product and version (`None` when the server does not say).
+    async fn read_product(&self) -> Result<Option<Product>> {
+        let api = self.session.api();
+        let answer = self.session.get("/version", "application/json").await?;
+        if !answer.status.is_success() {
+            return Ok(None);
+        }
+        version::product(&answer.body, api.base())
     }
 
     fn base(&self) -> &str {
         self.session.api().base()
     }
 
-    /// `GET /api/ucp/config-toml`, retried on transient failures.
+    /// `GET /version` and `GET /api/ucp/config-toml` (at once, each retried on transient
+    /// failures), with what is known about the settings this version lacks.
     pub async fn read_config(&self) -> Result<UcpLive> {
         let api = self.session.api();
-        let answer = self.session.get(CONFIG_PATH, TOML).await?;
-        let answer = api.success("GET", CONFIG_PATH, answer)?;
+        let (product, answer) = tokio::join!(
+            self.product.get_or_try_init(|| self.read_product()),
+            self.session.get(CONFIG_PATH, TOML)
+        );
+        let product = product?.clone();
+        let answer = api.success("GET", CONFIG_PATH, answer?)?;
         let source = format!("GET {}", api.url(CONFIG_PATH));
-        UcpLive::parse(answer.body, source).map_err(|error| {
+        let mut live = UcpLive::parse(answer.body, source).map_err(|error| {
             error.with_hint("the server sent a malformed document; nothing was written")
-        })
+        })?;
+        if let Some(product) = &product {
+            for missing in self.learned.missing(&self.spec, product) {
+                live.missing.insert(
+                    missing.path.clone(),
+                    format!("{product} has no `{}` ({})", missing.path, missing.how),
+                );
+            }
+        }
+        live.product = product;
+        Ok(live)
     }
 
     /// `PUT /api/ucp/config-toml` with a whole document. Not retried: a write is verified.
@@ -108,27 +146,58 @@ impl Target for UcpTarget {
         let live: &UcpLive = own_state(live, &self.spec)?;
         let document = toml_doc::apply_edits(&live.text, edits)?;
         self.write(&document).await?;
-        let after = self.read_config().await?;
-        let mismatches: Vec<String> = edits
+        let mut after = self.read_config().await?;
+        // A setting the server does not have is dropped from the document silently (api-facts
+        // §2.4): it comes back not set. A value that comes back different was refused.
+        let (dropped, changed): (Vec<&Edit>, Vec<&Edit>) = edits
             .iter()
             .filter(|edit| {
                 !after
                     .lookup(&edit.path)
                     .is_some_and(|value| values_equal(&value, &edit.after))
             })
-            .map(|edit| {
-                let now = after
-                    .lookup(&edit.path)
-                    .map_or_else(|| "(not set)".to_string(), |value| display_value(&value));
-                format!("`{}` is {now}", edit.path)
-            })
-            .collect();
-        if !mismatches.is_empty() {
+            .partition(|edit| after.lookup(&edit.path).is_none());
+        if !changed.is_empty() || dropped.len() == edits.len() {
+            let mismatches: Vec<String> = changed
+                .iter()
+                .chain(&dropped)
+                .map(|edit| {
+                    let now = after
+                        .lookup(&edit.path)
+                        .map_or_else(|| "(not set)".to_string(), |value| display_value(&value));
+                    format!("`{}` is {now}", edit.path)
+                })
+                .collect();
             return Err(Error::new(format!(
                 "UCP {} accepted the write but did not keep it: {}",
                 self.base(),
                 mismatches.join(", ")
             )));
+        }
+        // The rest took: the server lacks the dropped settings. Learn it, so no later plan
+        // proposes the same write again; their rules stay open findings.
+        let product = after
+            .product
+            .clone()
+            .unwrap_or_else(|| Product::new("UCP/MKE", None));
+        for edit in dropped {
+            let how = "it dropped the setting from a verified write";
+            self.learned.record(
+                &self.spec,
+                &product,
+                &edit.path,
+                how,
+                &crate::settings::now_rfc3339(),
+            )?;
+            after.missing.insert(
+                edit.path.clone(),
+                format!("{product} has no `{}` ({how})", edit.path),
+            );
+            after.learned.push(format!(
+                "{product} has no `{}`: it dropped it from the write; the rules that want it stay open findings, and later plans do not write it again (recorded in {})",
+                edit.path,
+                self.learned.path().display()
+            ));
         }
         Ok(Box::new(after))
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{
     Mode, Playbook, Rule, Setting, TargetKind, ValueSpec, Variable, display_value, values_equal,
 };
-use crate::benchmark::Severity;
+use crate::benchmark::{Severity, edit_distance};
 use crate::error::{Error, Result};
 use crate::keypath::KeyPath;
 use crate::plan::PlaybookRef;
@@ -147,15 +147,22 @@ pub fn resolve(
         by_benchmark.insert(playbook.benchmark.id.clone(), playbook);
     }
     let mut user_sources: BTreeMap<String, String> = BTreeMap::new();
+    // Shipped playbooks a user's replaced, with the source of the one that replaced each.
+    let mut replaced: Vec<(Playbook, String)> = Vec::new();
     for playbook in user {
         let id = playbook.benchmark.id.clone();
-        if let Some(previous) = user_sources.insert(id.clone(), playbook.source.clone()) {
+        let source = playbook.source.clone();
+        let earlier_user = user_sources.insert(id.clone(), source.clone());
+        if let Some(previous) = &earlier_user {
             problems.push(format!(
-                "{} and {} are both playbooks for {id}: keep one",
-                previous, playbook.source
+                "{previous} and {source} are both playbooks for {id}: keep one"
             ));
         }
-        by_benchmark.insert(id, playbook);
+        if let Some(previous) = by_benchmark.insert(id, playbook)
+            && earlier_user.is_none()
+        {
+            replaced.push((previous, source));
+        }
     }
 
     let variables: Vec<&Variable> = by_benchmark
@@ -168,10 +175,23 @@ pub fn resolve(
             let mut names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
             names.sort_unstable();
             names.dedup();
-            problems.push(format!(
-                "{location}: no playbook declares variable `{name}` (declared: {})",
-                names.join(", ")
-            ));
+            let by_replaced = replaced.iter().find(|(shipped, _)| {
+                shipped
+                    .variables
+                    .iter()
+                    .any(|variable| &variable.name == name)
+            });
+            problems.push(match by_replaced {
+                Some((shipped, by)) => format!(
+                    "{location}: no playbook declares variable `{name}`: {by} replaced {} ({}), which declared it; declare it in {by} or remove it from the site file",
+                    shipped.source,
+                    shipped.name()
+                ),
+                None => format!(
+                    "{location}: no playbook declares variable `{name}` (declared: {})",
+                    names.join(", ")
+                ),
+            });
         }
         for variable in declared {
             if let Err(message) = variable.check(value) {
@@ -227,10 +247,13 @@ pub fn resolve(
 
     for wanted in &filter.rules {
         if !set.rules.iter().any(|rule| matches_id(rule, wanted)) {
-            return Err(
-                Error::new(format!("--rule {wanted}: no playbook has that rule"))
-                    .with_hint("`stigfix playbook list` shows every rule"),
-            );
+            let suggestion = nearest_id(&set.rules, wanted)
+                .map(|id| format!("; did you mean {id}?"))
+                .unwrap_or_default();
+            return Err(Error::usage(format!(
+                "--rule {wanted}: no playbook has that rule{suggestion}"
+            ))
+            .with_hint("`stigfix playbook list` shows every rule"));
         }
     }
     set.rules.retain(|rule| {
@@ -245,6 +268,23 @@ pub fn resolve(
 fn matches_id(rule: &ResolvedRule, wanted: &str) -> bool {
     rule.rule.meta.stig_id.eq_ignore_ascii_case(wanted)
         || rule.rule.meta.vuln_id.eq_ignore_ascii_case(wanted)
+}
+
+/// The STIG ID or Vuln ID of the rules closest to `wanted` (a typo's worth of edits away).
+fn nearest_id<'a>(rules: &'a [ResolvedRule], wanted: &str) -> Option<&'a str> {
+    let wanted = wanted.to_ascii_uppercase();
+    rules
+        .iter()
+        .flat_map(|rule| {
+            [
+                rule.rule.meta.stig_id.as_str(),
+                rule.rule.meta.vuln_id.as_str(),
+            ]
+        })
+        .map(|id| (edit_distance(&id.to_ascii_uppercase(), &wanted), id))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, id)| id)
 }
 
 fn resolve_value(setting: &Setting, playbook: &Playbook, site: &SiteFile) -> SettingValue {
@@ -326,114 +366,4 @@ fn conflicts(rules: &[ResolvedRule]) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::playbook::parse_playbook;
-
-    fn playbook(body: &str, name: &str) -> Playbook {
-        parse_playbook(
-            &format!(
-                "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n{body}"
-            ),
-            name,
-            None,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn conflicting_rules_are_a_load_error_naming_both() {
-        let a = playbook(
-            "[[rules]]\nid = \"DKER-EE-002490\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.lifetime_minutes\", value = 10 }]\n[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.lifetime_minutes\", value = 15 }]\n",
-            "a.toml",
-        );
-        let error = resolve(
-            vec![],
-            vec![a],
-            &SiteFile::default(),
-            &RuleFilter::default(),
-        )
-        .unwrap_err();
-        assert!(
-            error.message().contains("rule DKER-EE-002490"),
-            "{}",
-            error.message()
-        );
-        assert!(
-            error.message().contains("rule DKER-EE-001000"),
-            "{}",
-            error.message()
-        );
-        assert!(
-            error.message().starts_with("a.toml:7:"),
-            "{}",
-            error.message()
-        );
-    }
-
-    #[test]
-    fn variables_come_from_the_site_file_or_the_default() {
-        let body = "[variables.limit]\ntype = \"integer\"\ndefault = 5\nmin = 1\n[variables.signers]\ntype = \"string-array\"\n[[rules]]\nid = \"DKER-EE-001000\"\ntarget = \"ucp\"\nsettings = [{ path = \"auth.sessions.per_user_limit\", value = \"${limit}\" }]\n[[rules]]\nid = \"DKER-EE-004370\"\ntarget = \"ucp\"\nsettings = [{ path = \"trust_configuration.require_signature_from\", value = \"${signers}\" }]\n";
-        let set = resolve(
-            vec![],
-            vec![playbook(body, "p.toml")],
-            &SiteFile::default(),
-            &RuleFilter::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            set.rules[0].settings[0].value,
-            SettingValue::Value(toml::Value::Integer(5))
-        );
-        assert_eq!(
-            set.rules[1].settings[0].value,
-            SettingValue::Unset {
-                variable: "signers".into()
-            }
-        );
-
-        let site = SiteFile::parse(
-            "[variables]\nlimit = 0\n",
-            std::path::Path::new("site.toml"),
-        )
-        .unwrap();
-        let error = resolve(
-            vec![],
-            vec![playbook(body, "p.toml")],
-            &site,
-            &RuleFilter::default(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.message(),
-            "site.toml:2:1: variable `limit` must be at least 1, not 0"
-        );
-    }
-
-    #[test]
-    fn filters_narrow_the_rules() {
-        let set = resolve(
-            crate::playbook::shipped().unwrap(),
-            vec![],
-            &SiteFile::default(),
-            &RuleFilter {
-                rules: vec!["V-235847".into()],
-                min_severity: None,
-            },
-        )
-        .unwrap();
-        assert_eq!(set.rules.len(), 1);
-        assert_eq!(set.rules[0].stig_id(), "DKER-EE-004370");
-        let error = resolve(
-            crate::playbook::shipped().unwrap(),
-            vec![],
-            &SiteFile::default(),
-            &RuleFilter {
-                rules: vec!["DKER-EE-999999".into()],
-                min_severity: None,
-            },
-        )
-        .unwrap_err();
-        assert!(error.message().contains("DKER-EE-999999"));
-    }
-}
+mod tests;

@@ -12,6 +12,7 @@ mod dtr;
 mod engine;
 mod failures;
 mod golden;
+mod hardening;
 mod host;
 mod plan;
 mod playbooks;

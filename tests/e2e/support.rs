@@ -545,3 +545,46 @@ pub fn wait_for(child: &mut Child, mut condition: impl FnMut() -> bool) -> bool 
     }
     false
 }
+
+/// Send the child SIGTERM, as `systemctl stop` or `kill` would.
+pub fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM failed");
+}
+
+/// The manifest of a snapshot folder, parsed.
+#[track_caller]
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let path = dir.join("manifest.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    json(&text)
+}
+
+/// The id of a snapshot folder (its name).
+pub fn snapshot_id(dir: &Path) -> String {
+    dir.file_name()
+        .and_then(|name| name.to_str())
+        .expect("a snapshot folder name")
+        .to_string()
+}
+
+/// The `state` of every target of a snapshot, in manifest order, as `kind state`.
+#[track_caller]
+pub fn target_states(dir: &Path) -> Vec<String> {
+    manifest(dir)["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|target| {
+            format!(
+                "{} {}",
+                target["kind"].as_str().unwrap_or("?"),
+                target["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}

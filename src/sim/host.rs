@@ -1,5 +1,13 @@
 //! Fake Docker Engine node roots for tests and the demo: real files, directories, symlinks and
-//! a real unix socket under a directory, laid out like an Ubuntu or a RHEL node.
+//! a real unix socket under a directory, laid out like the nodes admins have:
+//!
+//! | builder | installation | where its files come from |
+//! |---|---|---|
+//! | [`ubuntu_node`], [`compliant_node`] | docker-ce / Mirantis Container Runtime `.deb` | moby's `contrib/init/systemd` units (api-facts §4.2) under `lib/systemd/system`, moby's sysvinit `docker.default` |
+//! | [`rhel_node`] | an old docker RPM | moby's `docker.service.rpm` (`ExecStart=/usr/bin/dockerd`, api-facts §4.2) |
+//! | [`docker_ce_rpm_node`] | docker-ce / MCR `.rpm` | moby's units under `usr/lib/systemd/system` |
+//! | [`debian_docker_io_node`] | Debian/Ubuntu `docker.io` | Debian 12's `docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb`, extracted with `dpkg-deb -x`: `lib/systemd/system/docker.{service,socket}` and `etc/default/docker` byte for byte, modes as `dpkg-deb -c` lists them, `dockerd` in `usr/sbin` |
+//! | [`rhel_docker_node`] | RHEL/CentOS 7 Extras `docker` 1.13 | its `docker.service` (`EnvironmentFile=-/etc/sysconfig/docker`, `$OPTIONS`) and `/etc/sysconfig/docker` (`OPTIONS='…'`, the `if [ -z "${DOCKER_CERT_PATH}" ]` block), as `cat` shows them on such nodes (the RPM is not reachable here) |
 //!
 //! When the process runs as root, files get the owners a real node would have (root, alice,
 //! group docker). Otherwise the names root, alice and docker are mapped to the current user
@@ -323,6 +331,154 @@ SocketGroup=docker
 WantedBy=sockets.target
 ";
 
+/// Debian 12 `docker.io` 20.10.24+dfsg1-1+deb12u1+b6: `/lib/systemd/system/docker.service`,
+/// byte for byte.
+pub const DEBIAN_DOCKER_IO_SERVICE: &str = "\
+[Unit]
+Description=Docker Application Container Engine
+Documentation=https://docs.docker.com
+After=network-online.target docker.socket firewalld.service containerd.service
+Wants=network-online.target containerd.service
+Requires=docker.socket
+
+[Service]
+Type=notify
+# the default is not to use systemd for cgroups because the delegate issues still
+# exists and systemd currently does not support the cgroup feature set required
+# for containers run by docker
+EnvironmentFile=-/etc/default/docker
+ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+ExecReload=/bin/kill -s HUP $MAINPID
+LimitNOFILE=1048576
+# Having non-zero Limit*s causes performance problems due to accounting overhead
+# in the kernel. We recommend using cgroups to do container-local accounting.
+LimitNPROC=infinity
+LimitCORE=infinity
+# Uncomment TasksMax if your systemd version supports it.
+# Only systemd 226 and above support this version.
+TasksMax=infinity
+TimeoutStartSec=0
+# set delegate yes so that systemd does not reset the cgroups of docker containers
+Delegate=yes
+# kill only the docker process, not all processes in the cgroup
+KillMode=process
+# restart the docker process if it exits prematurely
+Restart=on-failure
+StartLimitBurst=3
+StartLimitInterval=60s
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// Debian 12 `docker.io`: `/lib/systemd/system/docker.socket`, byte for byte.
+pub const DEBIAN_DOCKER_IO_SOCKET: &str = "\
+[Unit]
+Description=Docker Socket for the API
+
+[Socket]
+# If /var/run is not implemented as a symlink to /run, you may need to
+# specify ListenStream=/var/run/docker.sock instead.
+ListenStream=/run/docker.sock
+SocketMode=0660
+SocketUser=root
+SocketGroup=docker
+
+[Install]
+WantedBy=sockets.target
+";
+
+/// Debian 12 `docker.io`: `/etc/default/docker`, byte for byte (no `DOCKER_OPTS` set).
+pub const DEBIAN_DOCKER_IO_DEFAULT: &str = "\
+# Here in Debian, this file is sourced by:
+#   - /etc/init.d/docker (sysvinit)
+#   - /etc/init/docker (upstart)
+#   - systemd's docker.service
+
+# Use of this file for configuring your Docker daemon is discouraged.
+
+# The recommended alternative is \"/etc/docker/daemon.json\", as described in:
+#   https://docs.docker.com/engine/reference/commandline/dockerd/#daemon-configuration-file
+
+# If that does not suit your needs, try a systemd drop-in file, as described in:
+#   https://docs.docker.com/config/daemon/systemd/
+";
+
+/// RHEL/CentOS 7 Extras `docker` 1.13: `/usr/lib/systemd/system/docker.service`.
+pub const RHEL_DOCKER_SERVICE: &str = "\
+[Unit]
+Description=Docker Application Container Engine
+Documentation=http://docs.docker.com
+After=network.target
+Wants=docker-storage-setup.service
+Requires=docker-cleanup.timer
+
+[Service]
+Type=notify
+NotifyAccess=main
+EnvironmentFile=-/run/containers/registries.conf
+EnvironmentFile=-/etc/sysconfig/docker
+EnvironmentFile=-/etc/sysconfig/docker-storage
+EnvironmentFile=-/etc/sysconfig/docker-network
+Environment=GOTRACEBACK=crash
+Environment=DOCKER_HTTP_HOST_COMPAT=1
+Environment=PATH=/usr/libexec/docker:/usr/bin:/usr/sbin
+ExecStart=/usr/bin/dockerd-current \\
+          --add-runtime docker-runc=/usr/libexec/docker/docker-runc-current \\
+          --default-runtime=docker-runc \\
+          --exec-opt native.cgroupdriver=systemd \\
+          --userland-proxy-path=/usr/libexec/docker/docker-proxy-current \\
+          --init-path=/usr/libexec/docker/docker-init-current \\
+          --seccomp-profile=/etc/docker/seccomp.json \\
+          $OPTIONS \\
+          $DOCKER_STORAGE_OPTIONS \\
+          $DOCKER_NETWORK_OPTIONS \\
+          $ADD_REGISTRY \\
+          $BLOCK_REGISTRY \\
+          $INSECURE_REGISTRY \\
+\t  $REGISTRIES
+ExecReload=/bin/kill -s HUP $MAINPID
+LimitNOFILE=1048576
+LimitNPROC=1048576
+LimitCORE=infinity
+TimeoutStartSec=0
+Restart=on-abnormal
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// RHEL/CentOS 7 Extras `docker` 1.13: `/etc/sysconfig/docker` as installed.
+pub const RHEL_SYSCONFIG_DOCKER: &str = "\
+# /etc/sysconfig/docker
+
+# Modify these options if you want to change the way the docker daemon runs
+OPTIONS='--selinux-enabled --log-driver=journald --signature-verification=false'
+if [ -z \"${DOCKER_CERT_PATH}\" ]; then
+    DOCKER_CERT_PATH=/etc/docker
+fi
+
+# Do not add registries in this file anymore. Use /etc/containers/registries.conf
+# instead. For more information reference the registries.conf(5) man page.
+
+# Location used for temporary files, such as those created by
+# docker load and build operations. Default is /var/lib/docker/tmp
+# Can be overriden by setting the following environment variable.
+# DOCKER_TMPDIR=/var/tmp
+
+# Controls the /etc/cron.daily/docker-logrotate cron job status.
+# To disable, uncomment the line below.
+# LOGROTATE=false
+
+# docker-latest daemon can be used by starting the docker-latest unitfile.
+# To use docker-latest client, uncomment below lines
+#DOCKERBINARY=/usr/bin/docker-latest
+#DOCKERDBINARY=/usr/bin/dockerd-latest
+#DOCKER_CONTAINERD_BINARY=/usr/bin/docker-containerd-latest
+#DOCKER_CONTAINERD_SHIM_BINARY=/usr/bin/docker-containerd-shim-latest
+";
+
 /// The old RPM unit: no -H at all (api-facts §4.2).
 pub const RPM_SERVICE: &str = "\
 [Unit]
@@ -489,5 +645,115 @@ pub fn compliant_node(root: &Path) -> io::Result<()> {
     builder.dir("etc/default", 0o755, ids.root)?;
     builder.file("etc/default/docker", DEFAULT_DOCKER, 0o644, ids.root)?;
     builder.link("var/run", "/run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A Debian or Ubuntu node with Debian's `docker.io` package as shipped: the unit reads
+/// `EnvironmentFile=-/etc/default/docker` and passes `$DOCKER_OPTS`; docker.socket listens on
+/// /run/docker.sock; `dockerd` is in /usr/sbin; no daemon.json; `/etc/docker` empty.
+pub fn debian_docker_io_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    fs::remove_file(builder.path("usr/bin/dockerd"))?;
+    builder.dir("usr/sbin", 0o755, ids.root)?;
+    builder.file(
+        "usr/sbin/dockerd",
+        "#!/bin/sh\n# placeholder\n",
+        0o755,
+        ids.root,
+    )?;
+    builder.dir("lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "lib/systemd/system/docker.service",
+        DEBIAN_DOCKER_IO_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "lib/systemd/system/docker.socket",
+        DEBIAN_DOCKER_IO_SOCKET,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.dir("etc/default", 0o755, ids.root)?;
+    builder.file(
+        "etc/default/docker",
+        DEBIAN_DOCKER_IO_DEFAULT,
+        0o644,
+        ids.root,
+    )?;
+    builder.link("var/run", "/run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A RHEL/CentOS 7 node with the Extras `docker` 1.13 package: `/etc/sysconfig/docker` sets
+/// `OPTIONS`, which the unit passes as `$OPTIONS`; no docker.socket; daemon.json `{}`.
+pub fn rhel_docker_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    fs::rename(
+        builder.path("usr/bin/dockerd"),
+        builder.path("usr/bin/dockerd-current"),
+    )?;
+    builder.dir("usr/lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "usr/lib/systemd/system/docker.service",
+        RHEL_DOCKER_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/sysconfig", 0o755, ids.root)?;
+    builder.file(
+        "etc/sysconfig/docker",
+        RHEL_SYSCONFIG_DOCKER,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "etc/sysconfig/docker-storage",
+        "DOCKER_STORAGE_OPTIONS=\"--storage-driver overlay2\"\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "etc/sysconfig/docker-network",
+        "# /etc/sysconfig/docker-network\nDOCKER_NETWORK_OPTIONS=\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.file("etc/docker/daemon.json", "{}\n", 0o644, ids.root)?;
+    builder.link("var/run", "../run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A RHEL/CentOS node with docker-ce (or Mirantis Container Runtime) from its RPM: moby's
+/// units under /usr/lib/systemd/system, daemon.json with the log settings, no environment
+/// files.
+pub fn docker_ce_rpm_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    builder.dir("usr/lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "usr/lib/systemd/system/docker.service",
+        UPSTREAM_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "usr/lib/systemd/system/docker.socket",
+        UPSTREAM_SOCKET,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.file(
+        "etc/docker/daemon.json",
+        "{\n  \"log-driver\": \"journald\",\n  \"selinux-enabled\": true\n}\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.link("var/run", "../run")?;
     builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
 }

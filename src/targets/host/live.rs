@@ -96,6 +96,12 @@ impl LiveState for HostLive {
         notes
     }
 
+    /// A root with no Docker Engine installation (empty, or a mount point not mounted): apply
+    /// refuses it outright.
+    fn refusal(&self) -> Option<String> {
+        self.state.no_engine.clone()
+    }
+
     /// What must happen besides the file writes.
     fn actions(&self, edits: &[Edit]) -> Vec<String> {
         if !edits.iter().any(needs_restart) {

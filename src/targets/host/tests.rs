@@ -615,19 +615,24 @@ async fn dropins_hide_by_name_apply_in_order_and_reset_exec_start() {
         ]
     );
 
-    // Without the hiding file, two ExecStart= lines.
+    // Without the hiding file, two ExecStart= lines: systemd refuses the unit, so every
+    // dockerd setting is unknown (never a pass), and none can be fixed.
     fs::remove_file(root.join("etc/systemd/system/docker.service.d/10-a.conf")).unwrap();
     fs::remove_file(root.join("run/systemd/system/docker.service.d/20-b.conf")).unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error
-            .message()
-            .contains("docker.service has more than one ExecStart=")
-            && error.message().contains("systemd refuses it")
-            && error.message().contains("10-a.conf:2"),
-        "{}",
-        error.message()
+        why.contains("docker.service has more than one ExecStart=")
+            && why.contains("systemd refuses it")
+            && why.contains("10-a.conf:2"),
+        "{why}"
     );
+    assert!(
+        live.unknown(&kp("dockerd.environment.DOCKER_FIPS"))
+            .is_some()
+    );
+    assert!(live.writable(&kp("dockerd.tcp_hosts")).is_err());
+    assert_eq!(live.unknown(&kp("files.docker_service.mode")), None);
 
     // The rewritten ExecStart keeps the prefix and quotes what needs quoting.
     fs::remove_file(root.join("usr/lib/systemd/system/docker.service.d/10-a.conf")).unwrap();
@@ -653,17 +658,21 @@ async fn malformed_files_are_named_with_line() {
     let daemon = root.join("etc/docker/daemon.json");
     fs::write(&daemon, "{\n  \"debug\": true,\n  \"hosts\" [\n}\n").unwrap();
     let host = target(&root);
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
     let canonical = fs::canonicalize(&root).unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error.message().starts_with(&format!(
+        why.starts_with(&format!(
             "{}:3:11: not valid JSON",
             canonical.join("etc/docker/daemon.json").display()
-        )),
-        "{}",
-        error.message()
+        )) && why.ends_with("dockerd refuses to start with it"),
+        "{why}"
     );
-    assert!(error.hint().is_some());
+    assert!(live.unknown(&kp("dockerd.insecure_registries")).is_some());
+    assert!(live.unknown(&kp("files.tls_key.mode")).is_some());
+    // The file itself is there: its owner and mode are known.
+    assert_eq!(live.unknown(&kp("files.daemon_json.mode")), None);
+    assert_eq!(live.unknown(&kp("dockerd.environment.DOCKER_FIPS")), None);
     fs::write(&daemon, "{}\n").unwrap();
 
     let override_conf = root.join("etc/systemd/system/docker.service.d/override.conf");
@@ -672,23 +681,23 @@ async fn malformed_files_are_named_with_line() {
         "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd \"-H fd://\n",
     )
     .unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error.message().starts_with(&format!(
-            "{}:3: unterminated double quote",
+        why.contains(&format!(
+            "{}:3: ExecStart= cannot be read (unterminated double quote",
             canonical
                 .join("etc/systemd/system/docker.service.d/override.conf")
                 .display()
         )),
-        "{}",
-        error.message()
+        "{why}"
     );
     fs::write(&override_conf, "[Service\n").unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error
-            .message()
-            .ends_with("override.conf:1: invalid section header `[Service`")
+        why.contains("override.conf:1: invalid section header `[Service`"),
+        "{why}"
     );
 }
 
@@ -1074,18 +1083,32 @@ async fn notes_about_kernel_fips_pending_restart_and_variables() {
     );
     assert!(notes[1].contains("DOCKER_FIPS is unset but docker.service now sets `1`"));
 
-    // $VARIABLES in ExecStart.
+    // $VARIABLES in ExecStart are expanded from the environment file.
     fs::write(
         root.join("etc/systemd/system/docker.service.d/override.conf"),
         "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// $DOCKER_OPTS\n",
     )
     .unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        "DOCKER_OPTS=\"-H tcp://0.0.0.0:2375 --dns 8.8.8.8\"\n",
+    )
+    .unwrap();
     fs::remove_file(root.join("etc/systemd/system/docker.service.d/zz-stigfix.conf")).unwrap();
     let live = target(&root).read().await.unwrap();
-    assert!(
-        live.notes().iter().any(|note| note.contains("uses `$DOCKER_OPTS` (EnvironmentFile=-/etc/default/docker)")),
-        "{:?}",
-        live.notes()
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2375"]))
+    );
+    assert_eq!(
+        live.source(&kp("dockerd.tcp_hosts")).unwrap(),
+        format!(
+            "{}:1 (DOCKER_OPTS)",
+            fs::canonicalize(&root)
+                .unwrap()
+                .join("etc/default/docker")
+                .display()
+        )
     );
 }
 

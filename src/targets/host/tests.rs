@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use super::live::same_value;
 use super::*;
 use crate::keypath::KeyPath;
-use crate::sim::host::{compliant_node, rhel_node, tree, ubuntu_node};
+use crate::sim::host::{
+    compliant_node, debian_docker_io_node, docker_ce_rpm_node, rhel_docker_node, rhel_node, tree,
+    ubuntu_node,
+};
 use crate::targets::{Document, LiveState};
 
 fn kp(text: &str) -> KeyPath {
@@ -1182,4 +1185,312 @@ async fn created_directories_are_removed_by_restore() {
     host.restore(&saved).await.unwrap();
     assert_eq!(tree(&root).unwrap(), before);
     assert!(!root.join("etc/systemd").exists());
+}
+
+fn write_file(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn debian_docker_io_reads_docker_opts_and_environment_files_win() {
+    let (_dir, root) = node(debian_docker_io_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert_eq!(live.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+    assert!(live.refusal().is_none());
+
+    // Environment= says one thing, the environment file another: the file wins (systemd.exec
+    // (5)), and the fix rewrites the file's assignment.
+    write_file(
+        &root,
+        "etc/systemd/system/docker.service.d/env.conf",
+        "[Service]\nEnvironment=DOCKER_FIPS=1 \"DOCKER_OPTS=--debug\"\nUnsetEnvironment=HTTP_PROXY\n",
+    );
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_FIPS=0\nHTTP_PROXY=http://proxy:3128\nDOCKER_OPTS='-H tcp://0.0.0.0:2375 --label \"a b\"'\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.environment.DOCKER_FIPS")),
+        Some(s("0"))
+    );
+    assert_eq!(live.lookup(&kp("dockerd.environment.HTTP_PROXY")), None);
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2375"]))
+    );
+    let shown = fs::canonicalize(&root).unwrap().join("etc/default/docker");
+    assert_eq!(
+        live.source(&kp("dockerd.environment.DOCKER_FIPS")).unwrap(),
+        format!("{}:13", shown.display())
+    );
+    let edits = vec![
+        edit(&live, "dockerd.tcp_hosts", empty()),
+        edit(&live, "dockerd.environment.DOCKER_FIPS", s("1")),
+    ];
+    let saved = live.saved(&edits).unwrap();
+    let before = tree(&root).unwrap();
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/default/docker")).unwrap(),
+        format!(
+            "{shipped}DOCKER_FIPS=\"1\"\nHTTP_PROXY=http://proxy:3128\nDOCKER_OPTS=\"--label \\\"a b\\\"\"\n"
+        )
+    );
+    assert!(
+        !root
+            .join("etc/systemd/system/docker.service.d/zz-stigfix.conf")
+            .exists()
+    );
+    assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    assert_eq!(
+        after.lookup(&kp("dockerd.environment.DOCKER_FIPS")),
+        Some(s("1"))
+    );
+    host.restore(&saved).await.unwrap();
+    assert_eq!(tree(&root).unwrap(), before);
+}
+
+#[tokio::test]
+async fn rhel_docker_options_with_shell_lines_around_them() {
+    let (_dir, root) = node(rhel_docker_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    // The `if … fi` around DOCKER_CERT_PATH: systemd sets it unconditionally, the shell would
+    // not; no rule reads it, and it is not on the command line.
+    assert!(
+        live.unknown(&kp("dockerd.environment.DOCKER_CERT_PATH"))
+            .is_some()
+    );
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+    assert_eq!(
+        live.lookup(&kp("dockerd.environment.OPTIONS")),
+        Some(s(
+            "--selinux-enabled --log-driver=journald --signature-verification=false"
+        ))
+    );
+    assert_eq!(live.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    // An insecure registry in OPTIONS, and one in daemon.json.
+    let text = fs::read_to_string(root.join("etc/sysconfig/docker")).unwrap();
+    fs::write(
+        root.join("etc/sysconfig/docker"),
+        text.replace(
+            "--signature-verification=false'",
+            "--signature-verification=false --insecure-registry=registry.local:5000'",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/docker/daemon.json"),
+        "{\"insecure-registries\": [\"other:5000\"]}\n",
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.insecure_registries")),
+        Some(strings(&["registry.local:5000", "other:5000"]))
+    );
+    let edits = vec![edit(&live, "dockerd.insecure_registries", empty())];
+    host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/sysconfig/docker")).unwrap(),
+        text.replace(
+            "OPTIONS='--selinux-enabled --log-driver=journald --signature-verification=false'",
+            "OPTIONS=\"--selinux-enabled --log-driver=journald --signature-verification=false\"",
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/docker/daemon.json")).unwrap(),
+        "{\n  \"insecure-registries\": []\n}\n"
+    );
+}
+
+#[tokio::test]
+async fn socket_listeners_are_replaced_by_a_socket_dropin_and_restart_the_socket() {
+    let (dir, root) = node(docker_ce_rpm_node);
+    write_file(
+        &root,
+        "etc/systemd/system/docker.socket.d/tcp.conf",
+        "[Socket]\nListenStream=[::]:2375\nListenStream=@docker-abstract\nListenStream=vsock:2:2376\n",
+    );
+    let log = dir.path().join("systemctl.log");
+    let script = dir.path().join("systemctl");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let host = HostTarget::new(&root, RestartPolicy::IfNeeded, Some(script)).unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["[::]:2375", "vsock:2:2376"]))
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    assert_eq!(
+        live.actions(&edits),
+        [
+            "restart docker.socket and docker.service (systemctl daemon-reload && systemctl restart docker.socket docker)"
+        ]
+    );
+    let saved = live.saved(&edits).unwrap();
+    let before = tree(&root).unwrap();
+    host.apply(&live, &edits).await.unwrap();
+    let dropin =
+        fs::read_to_string(root.join("etc/systemd/system/docker.socket.d/zz-stigfix.conf"))
+            .unwrap();
+    assert!(
+        dropin.ends_with("[Socket]\nListenStream=\nListenStream=/run/docker.sock\nListenStream=@docker-abstract\n"),
+        "{dropin}"
+    );
+    host.post_apply(&edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "daemon-reload\nrestart docker.socket docker.service\n"
+    );
+    host.restore(&saved).await.unwrap();
+    assert_eq!(tree(&root).unwrap(), before);
+    assert!(host.restore_actions(&saved).is_empty());
+}
+
+#[tokio::test]
+async fn a_daemon_json_with_a_byte_order_mark_is_read_and_rewritten_without_it() {
+    let (_dir, root) = node(rhel_node);
+    let daemon = root.join("etc/docker/daemon.json");
+    fs::write(
+        &daemon,
+        b"\xef\xbb\xbf{\"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2376\"]}\n",
+    )
+    .unwrap();
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2376"]))
+    );
+    assert!(
+        live.notes()
+            .iter()
+            .any(|note| note.contains("UTF-8 byte order mark") && note.contains("dockerd 24.0")),
+        "{:?}",
+        live.notes()
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    let saved = live.saved(&edits).unwrap();
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(&daemon).unwrap(),
+        "{\n  \"hosts\": [\n    \"unix:///var/run/docker.sock\"\n  ]\n}\n"
+    );
+    assert!(
+        !after
+            .notes()
+            .iter()
+            .any(|note| note.contains("byte order mark"))
+    );
+    host.restore(&saved).await.unwrap();
+    assert!(fs::read(&daemon).unwrap().starts_with(b"\xef\xbb\xbf"));
+}
+
+#[tokio::test]
+async fn an_empty_root_is_unknown_everywhere_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = target(dir.path());
+    let live = host.read().await.unwrap();
+    let why = live.refusal().unwrap();
+    assert!(
+        why.starts_with("no Docker Engine installation found under"),
+        "{why}"
+    );
+    for path in [
+        "dockerd.tcp_hosts",
+        "dockerd.environment.DOCKER_FIPS",
+        "files.daemon_json.owner",
+        "files.docker_sock.mode",
+    ] {
+        assert_eq!(live.expand(&kp(path)), [kp(path)], "{path}");
+        assert_eq!(
+            live.unknown(&kp(path)).as_deref(),
+            Some(why.as_str()),
+            "{path}"
+        );
+        assert!(live.writable(&kp(path)).is_err(), "{path}");
+    }
+    assert!(live.notes().contains(&why));
+    let edits = vec![Edit {
+        path: kp("files.daemon_json.owner"),
+        before: None,
+        after: s("root"),
+        rules: vec![],
+    }];
+    let error = host.apply(&live, &edits).await.unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("no Docker Engine installation found")
+    );
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // A dockerd binary alone is an installation (a node without systemd units).
+    fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+    fs::write(dir.path().join("usr/bin/dockerd"), "").unwrap();
+    assert!(host.read().await.unwrap().refusal().is_none());
+}
+
+#[tokio::test]
+async fn a_mode_that_adds_a_bit_is_unfixable_at_plan_time_and_refused_at_write_time() {
+    let (_dir, root) = node(ubuntu_node);
+    let key = root.join("etc/docker/tls/server-key.pem");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).unwrap();
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    let why = live
+        .accepts(&kp("files.tls_key.mode"), &s("0440"))
+        .unwrap_err();
+    assert!(
+        why.contains("would go from 0400 to 0440, adding permission bits 0040"),
+        "{why}"
+    );
+    assert!(live.accepts(&kp("files.tls_key.mode"), &s("0400")).is_ok());
+    assert!(live.accepts(&kp("files.tls_key.mode"), &s("0000")).is_ok());
+    assert!(live.accepts(&kp("files.tls_key.owner"), &s("root")).is_ok());
+    let before = tree(&root).unwrap();
+    let edits = vec![edit(&live, "files.tls_key.mode", s("0644"))];
+    let error = host.apply(&live, &edits).await.unwrap_err();
+    assert!(
+        error.message().contains("only ever makes a mode stricter"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(tree(&root).unwrap(), before);
+}
+
+#[tokio::test]
+async fn pass_environment_and_unset_environment() {
+    let (_dir, root) = node(debian_docker_io_node);
+    write_file(
+        &root,
+        "etc/systemd/system/docker.service.d/env.conf",
+        "[Service]\nPassEnvironment=DOCKER_OPTS\nUnsetEnvironment=DOCKER_FIPS\n",
+    );
+    let live = target(&root).read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
+    assert!(
+        why.contains("PassEnvironment=DOCKER_OPTS takes its value from the service manager"),
+        "{why}"
+    );
+    let why = live
+        .writable(&kp("dockerd.environment.DOCKER_FIPS"))
+        .unwrap_err();
+    assert!(why.contains("UnsetEnvironment=DOCKER_FIPS"), "{why}");
 }

@@ -25,7 +25,10 @@ pub struct Wanted {
     pub tcp_keep: Option<Vec<String>>,
     pub registries_keep: Option<Vec<String>>,
     pub environment: Vec<(String, String)>,
+    /// The rules of every dockerd edit (named in the service's drop-in).
     pub rules: Vec<String>,
+    /// The rules of the listener edit (named in the socket's drop-in).
+    pub tcp_rules: Vec<String>,
 }
 
 /// New contents of files, and which units must restart.
@@ -214,7 +217,7 @@ pub fn compute(state: &State, wanted: Wanted) -> Result<Contents> {
         if !kept.iter().any(|address| address.starts_with('/')) {
             kept.insert(0, SOCKET_PATH.to_string());
         }
-        let text = render_socket_dropin(&wanted.rules, &kept);
+        let text = render_socket_dropin(&rules(Vec::new(), &wanted.tcp_rules), &kept);
         if state.socket_dropin.bytes.as_deref() != Some(text.as_bytes()) {
             contents
                 .files

@@ -106,7 +106,10 @@ pub fn compute(state: &State, edits: &[Edit]) -> Result<ChangeSet> {
             .map_err(|why| Error::new(format!("{}: {why}", state.endpoint)))?;
         let segments: Vec<&str> = edit.path.segments().iter().map(String::as_str).collect();
         match segments.as_slice() {
-            ["dockerd", "tcp_hosts"] => wanted.tcp_keep = Some(string_list(edit)?),
+            ["dockerd", "tcp_hosts"] => {
+                wanted.tcp_keep = Some(string_list(edit)?);
+                wanted.tcp_rules.extend(edit.rules.iter().cloned());
+            }
             ["dockerd", "insecure_registries"] => wanted.registries_keep = Some(string_list(edit)?),
             ["dockerd", "environment", name] => {
                 wanted.environment.push((name.to_string(), scalar(edit)?));

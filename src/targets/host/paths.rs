@@ -10,7 +10,9 @@ use super::daemon_json;
 use super::dockerd::{self, Flag};
 use super::environment::Origin;
 use super::fsroot::mode_string;
-use super::roles::{CONFIGURED_ROLES, REGISTRY_CERTS, ROLES, RoleState, key};
+use super::roles::{
+    CONFIGURED_ROLES, REGISTRY_CERTS, ROLES, RoleState, TLS_DEFAULT_VARIABLES, key,
+};
 use super::state::State;
 use super::systemd::socket::shown_address;
 use super::systemd::{Scope, valid_env_name};
@@ -169,8 +171,16 @@ impl State {
                 _ => false,
             }),
             ["files", role, _] if CONFIGURED_ROLES.contains(role) => self.doubt(|scope| {
-                self.touches_command(scope)
-                    || (*role != "daemon_json" && *scope == Scope::DaemonJson)
+                let tls = *role != "daemon_json";
+                // A default TLS path depends on the environment.
+                let default_path = tls
+                    && self.tls_defaults
+                    && match scope {
+                        Scope::Environment => true,
+                        Scope::Variable(name) => TLS_DEFAULT_VARIABLES.contains(&name.as_str()),
+                        _ => false,
+                    };
+                self.touches_command(scope) || (tls && *scope == Scope::DaemonJson) || default_path
             }),
             _ => None,
         }

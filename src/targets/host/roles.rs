@@ -76,12 +76,55 @@ pub fn absolute(path: &str) -> PathBuf {
     Path::new("/").join(path)
 }
 
-/// The roles of the TLS files: named by a dockerd flag, else by daemon.json.
-pub fn tls_roles(view: &View<'_>, args: &[Arg], daemon: &Map<String, Value>, roles: &mut Roles) {
-    for (role, flag_name, json_key) in [
-        ("tls_ca", "--tlscacert", "tlscacert"),
-        ("tls_cert", "--tlscert", "tlscert"),
-        ("tls_key", "--tlskey", "tlskey"),
+/// The variables dockerd's default TLS file paths depend on.
+pub const TLS_DEFAULT_VARIABLES: [&str; 2] = ["DOCKER_CERT_PATH", "DOCKER_CONFIG"];
+
+/// Why dockerd serves TLS, when it does (moby `cmd/dockerd/options.go` `SetDefaultOptions()`:
+/// `--tls`, any `--tlsverify` even `=false`, a non-empty `DOCKER_TLS_VERIFY`; daemon.json
+/// `"tls": true` or any `"tlsverify"`).
+fn tls_on(
+    args: &[Arg],
+    daemon: &Map<String, Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    for arg in args {
+        let word = arg.words.first().map(String::as_str).unwrap_or_default();
+        let (name, value) = word.split_once('=').unwrap_or((word, "true"));
+        match name {
+            "--tlsverify" => return Some(format!("`{word}`")),
+            "--tls" if value != "false" => return Some(format!("`{word}`")),
+            _ => {}
+        }
+    }
+    if daemon.contains_key("tlsverify") {
+        return Some("\"tlsverify\" in daemon.json".to_string());
+    }
+    if daemon.get("tls") == Some(&Value::Bool(true)) {
+        return Some("\"tls\": true in daemon.json".to_string());
+    }
+    env("DOCKER_TLS_VERIFY")
+        .filter(|value| !value.is_empty())
+        .map(|_| "DOCKER_TLS_VERIFY in dockerd's environment".to_string())
+}
+
+/// The roles of the TLS files: named by a dockerd flag, else by daemon.json, else dockerd's
+/// default when TLS is on (`$DOCKER_CERT_PATH`, else `$DOCKER_CONFIG`, else root's
+/// `~/.docker`: `ca.pem`, `cert.pem`, `key.pem`). `env` is dockerd's environment, `home`
+/// root's home folder. Returns whether a default path was used.
+pub fn tls_roles(
+    view: &View<'_>,
+    args: &[Arg],
+    daemon: &Map<String, Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+    home: &str,
+    roles: &mut Roles,
+) -> bool {
+    let on = tls_on(args, daemon, env);
+    let mut defaulted = false;
+    for (role, flag_name, json_key, file) in [
+        ("tls_ca", "--tlscacert", "tlscacert", "ca.pem"),
+        ("tls_cert", "--tlscert", "tlscert", "cert.pem"),
+        ("tls_key", "--tlskey", "tlskey", "key.pem"),
     ] {
         let from_flag = dockerd::last_value(args, |flag| match (flag, role) {
             (Flag::TlsCaCert(value), "tls_ca")
@@ -89,23 +132,51 @@ pub fn tls_roles(view: &View<'_>, args: &[Arg], daemon: &Map<String, Value>, rol
             | (Flag::TlsKey(value), "tls_key") => Some(value),
             _ => None,
         });
-        let state = match from_flag
+        let named = from_flag
             .map(|path| (path, flag_name.to_string()))
             .or_else(|| {
                 daemon_json::string(daemon, json_key)
                     .map(|path| (path, format!("\"{json_key}\" in daemon.json")))
-            }) {
-            Some((path, source)) => role_at(
+            });
+        let state = match (named, &on) {
+            (Some((path, source)), _) => role_at(
                 view,
                 &absolute(&path),
                 &format!(" (named by {source}): not a finding"),
             ),
-            None => RoleState::Absent(format!(
-                "no {flag_name} flag on dockerd's command line and no \"{json_key}\" in daemon.json: no such file to check"
+            (None, Some(why)) => {
+                defaulted = true;
+                let dir = TLS_DEFAULT_VARIABLES
+                    .iter()
+                    .find_map(|name| env(name).filter(|value| !value.is_empty()))
+                    .unwrap_or_else(|| format!("{home}/.docker"));
+                role_at(
+                    view,
+                    &absolute(&format!("{dir}/{file}")),
+                    &format!(
+                        " (dockerd's default {flag_name} with TLS on through {why}): not a finding"
+                    ),
+                )
+            }
+            (None, None) => RoleState::Absent(format!(
+                "no {flag_name} flag on dockerd's command line, no \"{json_key}\" in daemon.json and TLS off: no such file to check"
             )),
         };
         roles.insert(key(role), state);
     }
+    defaulted
+}
+
+/// Root's home folder from the root's /etc/passwd (dockerd's `~` when it runs as root).
+pub fn root_home(passwd: &str) -> String {
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() >= 6 && fields[2] == "0" && !fields[5].is_empty())
+                .then(|| fields[5].to_string())
+        })
+        .unwrap_or_else(|| "/root".to_string())
 }
 
 /// Registry certificates: every regular file under /etc/docker/certs.d. `Err` says why the

@@ -45,6 +45,8 @@ pub struct State {
     pub socket_dropin: ContentFile,
     pub default_docker: Option<Vec<u8>>,
     pub roles: Roles,
+    /// Whether a TLS file's path is dockerd's default (it then depends on the environment).
+    pub tls_defaults: bool,
     /// What stigfix cannot interpret, and what it makes unknown.
     pub problems: Vec<Problem>,
     pub notes: Vec<String>,
@@ -192,7 +194,20 @@ impl State {
             key("docker_sock"),
             roles::role_at(&view, Path::new(DOCKER_SOCK), " (is dockerd running?)"),
         );
-        roles::tls_roles(&view, args, &daemon_map, &mut roles);
+        let env = |name: &str| {
+            service
+                .as_ref()
+                .and_then(|service| service.env.get(name))
+                .map(|variable| variable.value.clone())
+        };
+        let tls_defaults = roles::tls_roles(
+            &view,
+            args,
+            &daemon_map,
+            &env,
+            &roles::root_home(&users.passwd),
+            &mut roles,
+        );
         if let Err(why) = roles::registry_certs(&view, &mut roles) {
             notes.push(format!("registry certificates not checked: {why}"));
         }
@@ -227,6 +242,7 @@ impl State {
             socket_dropin,
             default_docker,
             roles,
+            tls_defaults,
             problems,
             notes,
             fingerprint: String::new(),

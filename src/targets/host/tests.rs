@@ -1494,3 +1494,117 @@ async fn pass_environment_and_unset_environment() {
         .unwrap_err();
     assert!(why.contains("UnsetEnvironment=DOCKER_FIPS"), "{why}");
 }
+
+#[tokio::test]
+async fn tls_files_at_dockerds_default_paths_when_tls_is_on() {
+    let (_dir, root) = node(debian_docker_io_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    // TLS off: no TLS file to check.
+    assert!(live.expand(&kp("files.tls_ca.mode")).is_empty());
+    // `--tlsverify` in DOCKER_OPTS, no paths: $DOCKER_CERT_PATH/ca.pem …
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    write_file(&root, "etc/docker/tls/ca.pem", "ca\n");
+    write_file(&root, "etc/docker/tls/key.pem", "key\n");
+    fs::set_permissions(
+        root.join("etc/docker/tls/key.pem"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_CERT_PATH=/etc/docker/tls\nDOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(live.lookup(&kp("files.tls_key.mode")), Some(s("0600")));
+    assert_eq!(
+        live.source(&kp("files.tls_ca.mode")).unwrap(),
+        fs::canonicalize(&root)
+            .unwrap()
+            .join("etc/docker/tls/ca.pem")
+            .display()
+            .to_string()
+    );
+    // cert.pem is not there: dockerd goes without it, nothing to check.
+    assert!(live.expand(&kp("files.tls_cert.mode")).is_empty());
+    assert!(
+        live.explain(&kp("files.tls_cert.mode"))
+            .unwrap()
+            .contains("dockerd's default --tlscert")
+    );
+    // … else root's ~/.docker (from the root's /etc/passwd).
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert!(
+        live.explain(&kp("files.tls_ca.mode"))
+            .unwrap()
+            .contains("/root/.docker/ca.pem"),
+        "{:?}",
+        live.explain(&kp("files.tls_ca.mode"))
+    );
+    // A DOCKER_CERT_PATH stigfix cannot be sure of makes the default path unknown.
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}if [ -z \"$DOCKER_CERT_PATH\" ]; then\n  DOCKER_CERT_PATH=/etc/docker/tls\nfi\nDOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert!(live.unknown(&kp("files.tls_key.mode")).is_some());
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+}
+
+#[tokio::test]
+async fn listeners_in_daemon_json_take_every_h_flag_out_of_every_source() {
+    // Debian docker.io: `-H fd://` in ExecStart, a TCP listener in DOCKER_OPTS, and "hosts" in
+    // daemon.json: dockerd refuses this already; the fix leaves the file's listeners alone.
+    let (_dir, root) = node(debian_docker_io_node);
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_OPTS=\"-H tcp://0.0.0.0:2375 --dns 8.8.8.8\"\n"),
+    )
+    .unwrap();
+    write_file(
+        &root,
+        "etc/docker/daemon.json",
+        "{\"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2376\"]}\n",
+    );
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert!(
+        live.notes()
+            .iter()
+            .any(|note| note.contains("dockerd refuses to start with both"))
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/default/docker")).unwrap(),
+        format!("{shipped}DOCKER_OPTS=\"--dns 8.8.8.8\"\n")
+    );
+    let dropin =
+        fs::read_to_string(root.join("etc/systemd/system/docker.service.d/zz-stigfix.conf"))
+            .unwrap();
+    assert!(
+        dropin.contains(
+            "ExecStart=\nExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n"
+        ),
+        "{dropin}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/docker/daemon.json")).unwrap(),
+        "{\n  \"hosts\": [\n    \"unix:///var/run/docker.sock\"\n  ]\n}\n"
+    );
+    assert!(
+        !after
+            .notes()
+            .iter()
+            .any(|note| note.contains("refuses to start with both"))
+    );
+    assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+}

@@ -54,6 +54,10 @@ pub struct TargetPlan {
     pub actions: Vec<String>,
     /// Observations about the target that are not a rule's finding.
     pub notes: Vec<String>,
+    /// Why `apply` must refuse this target outright (see [`LiveState::refusal`]).
+    ///
+    /// [`LiveState::refusal`]: crate::targets::LiveState::refusal
+    pub refusal: Option<String>,
 }
 
 impl TargetPlan {

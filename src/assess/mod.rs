@@ -71,6 +71,10 @@ pub fn assess<'a>(
                 else {
                     continue;
                 };
+                if let Err(reason) = doc.accepts(&path, &after) {
+                    result.unfixable.push(Unfixable { path, reason });
+                    continue;
+                }
                 fixable += 1;
                 let edit = edits.entry(path.clone()).or_insert_with(|| Edit {
                     path,

@@ -103,6 +103,7 @@ impl Engine {
                 fingerprint: live.fingerprint().to_string(),
                 actions: live.actions(&edits),
                 notes: live.notes(),
+                refusal: live.refusal(),
                 diff,
                 edits,
             });

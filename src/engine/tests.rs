@@ -216,6 +216,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
         targets.push(TargetPlan {
             spec: target.spec().clone(),
             product: None,
+            refusal: None,
             fingerprint: target.read().await.unwrap().fingerprint().to_string(),
             edits,
             diff: String::new(),

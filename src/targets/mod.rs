@@ -203,6 +203,12 @@ pub trait LiveState: Document + Any + Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// Why `apply` must refuse this target outright, changes or not (a host root with no Docker
+    /// Engine installation: an empty or unmounted `--host-root`). `plan` still reports it.
+    fn refusal(&self) -> Option<String> {
+        None
+    }
+
     /// Work the edits bring with them beyond the writes (e.g. a daemon restart).
     fn actions(&self, _edits: &[Edit]) -> Vec<String> {
         Vec::new()

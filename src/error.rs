@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The process exit codes of the design (`shared/design.md`, "Exit codes").
+/// The process exit codes of the design (`docs/design.md`, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Success; with `--detailed-exitcode`: nothing to change, no open findings.

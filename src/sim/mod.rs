@@ -3,10 +3,10 @@
 //! [`Simulator::start`] binds `127.0.0.1:0`, then serves HTTP/1.1 (optionally over TLS with a
 //! CA generated at start) from a background thread that runs its own tokio runtime, so it can
 //! be used from synchronous and asynchronous code alike. One URL serves both products.
-//! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
-//! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
+//! UCP endpoints follow docs/reference/api-facts.md §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
+//! `GET /_ping`. DTR endpoints follow docs/reference/api-facts.md §3: `GET /auth/token`, `GET /basic_info` and
 //! `/api/v0/...` (see `dtr/`). Everything else is a 404 with the error envelope
-//! (api-facts §2.7, §3.7).
+//! (docs/reference/api-facts.md §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
 //! [`UcpHandle`] and [`DtrHandle`].
@@ -314,7 +314,7 @@ pub(crate) fn json_reply(status: StatusCode, body: &serde_json::Value) -> Outcom
     )))
 }
 
-/// The UCP error envelope (api-facts §2.7): `{"errors":[{"code":…,"message":…}]}`.
+/// The UCP error envelope (docs/reference/api-facts.md §2.7): `{"errors":[{"code":…,"message":…}]}`.
 pub(crate) fn error_reply(status: StatusCode, code: &str, message: &str) -> Outcome {
     json_reply(
         status,

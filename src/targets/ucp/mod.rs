@@ -147,7 +147,7 @@ impl Target for UcpTarget {
         let document = toml_doc::apply_edits(&live.text, edits)?;
         self.write(&document).await?;
         let mut after = self.read_config().await?;
-        // A setting the server does not have is dropped from the document silently (api-facts
+        // A setting the server does not have is dropped from the document silently (docs/reference/api-facts.md
         // §2.4): it comes back not set. A value that comes back different was refused.
         let (dropped, changed): (Vec<&Edit>, Vec<&Edit>) = edits
             .iter()

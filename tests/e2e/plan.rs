@@ -141,3 +141,30 @@ fn plan_out_saves_the_json_plan() {
     assert!(!out.stdout.contains("\"format_version\""), "{}", out.stdout);
     assert_eq!(env.sim.write_count(), 0);
 }
+
+/// An expired waiver makes its rule a finding again and says so in the text plan (it was only in
+/// the JSON before).
+#[test]
+fn an_expired_waiver_is_named_in_the_text_plan() {
+    let env = TestEnv::http();
+    let site = std::fs::read_to_string(env.path("stigfix.toml"))
+        .unwrap()
+        .replace("expires = 2099-12-31", "expires = 2026-01-31");
+    std::fs::write(env.path("stigfix.toml"), site).unwrap();
+    let out = env.run(&["plan", "--color", "never"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("Waiver expired (assessed again):"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("DKER-EE-002180 (CAT II, V-235821) on ucp:")
+            && out
+                .stdout
+                .contains("the waiver expired on 2026-01-31; status open"),
+        "{}",
+        out.stdout
+    );
+}

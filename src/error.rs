@@ -82,11 +82,6 @@ impl Error {
         self
     }
 
-    pub fn with_status(mut self, status: ExitStatus) -> Self {
-        self.status = status;
-        self
-    }
-
     /// Add what the layer passing this error up was doing: `"{context}: {message}"`.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.chain = self.chain.context(context.to_string());

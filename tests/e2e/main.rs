@@ -6,6 +6,7 @@ mod support;
 mod units;
 
 mod apply;
+mod check;
 mod cli;
 mod dtr;
 mod engine;

@@ -16,6 +16,7 @@ mod host;
 mod plan;
 mod playbooks;
 mod rollback;
+mod saf;
 mod secrets;
 mod urls;
 mod versions;

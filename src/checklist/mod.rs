@@ -340,7 +340,7 @@ fn rule_for(
         (None, None, Some(other)) => (
             Status::NotApplicable,
             Some(format!(
-                "a rule of stigfix's `{}` target ({}), which is another asset than this {}; see that asset's checklist",
+                "this is a rule for stigfix's `{}` target ({}), not for this `{}` asset; see the checklist of that asset",
                 other.kind,
                 other.kind.registration().configured_by,
                 asset.kind_label()

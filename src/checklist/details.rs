@@ -16,7 +16,7 @@ fn meaning(status: Status) -> &'static str {
         Status::Manual => "a person must review it",
         Status::Waived => "a waiver is in force; see COMMENTS",
         Status::NotApplicable => "does not apply to this asset",
-        Status::NotAssessed => "not assessed",
+        Status::NotAssessed => "not assessed in this run; see the reason",
         Status::Unknown => "stigfix could not determine it (never reported as compliant)",
     }
 }

@@ -415,3 +415,45 @@ fn another_release_is_refused_naming_both() {
         assert!(message.contains(expected), "{expected}: {message}");
     }
 }
+
+#[test]
+fn the_terminal_shows_open_and_undetermined_rules() {
+    let mut plan = plan();
+    let path = KeyPath::parse("auth.backend").unwrap();
+    let mut unknown = result("DKER-EE-002180", Some(ucp()), "ucp", Status::Unknown);
+    unknown.checks.push(Check {
+        path: path.clone(),
+        source: None,
+        expected: Expected::default(),
+        observed: Observed::Value {
+            value: Shown::NotSet,
+            why_not_set: None,
+        },
+        outcome: Outcome::Unknown("the config cannot be read".into()),
+    });
+    plan.rules[1] = unknown;
+    let checklists = build(&plan, &Context::default());
+    let shown = text::text(&checklists, false, &crate::output::Output::plain());
+    assert!(
+        shown.contains("! DKER-EE-004370 (CAT II, V-235847) trust_configuration.require_content_trust is false, requires = true"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("? DKER-EE-002180 (CAT II, V-235821) could not be determined: auth.backend cannot be determined: the config cannot be read"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with(
+            "2 checklist(s): Open 1, NotAFinding 1, Not_Applicable 6, Not_Reviewed 194\n"
+        ),
+        "{shown}"
+    );
+    let hdf: serde_json::Value = serde_json::from_str(&hdf::write(&checklists[0])).unwrap();
+    let control = hdf["profiles"][0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|control| control["tags"]["stig_id"] == "DKER-EE-002180")
+        .unwrap();
+    assert_eq!(control["results"][0]["status"], "error");
+}

@@ -1,7 +1,9 @@
-//! Checklists for people: `stigfix check` on a terminal, and the per-asset, per-CAT summary
+//! Checklists for people: `stigfix check` on a terminal (counts, `!` open findings, `?` rules
+//! stigfix could not determine), and the per-asset, per-CAT summary
 //! table the Markdown report carries (the same counts the checklists hold).
 
 use super::{Checklist, CklStatus};
+use crate::assess::{Outcome, Status};
 use crate::output::Output;
 use crate::render::{check_line, waiver_text};
 
@@ -70,6 +72,26 @@ pub fn text(checklists: &[Checklist], insecure: bool, output: &Output) -> String
                 rule.severity().category(),
                 rule.meta.vuln_id,
                 detail
+            ));
+        }
+        for rule in checklist
+            .rules
+            .iter()
+            .filter(|rule| rule.stigfix == Status::Unknown && rule.status == CklStatus::NotReviewed)
+        {
+            let reason = rule
+                .result
+                .iter()
+                .flat_map(|result| result.checks.iter())
+                .find(|check| matches!(check.outcome, Outcome::Unknown(_)))
+                .map(check_line)
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {} ({}, {}) could not be determined: {reason}\n",
+                output.yellow("?"),
+                rule.meta.stig_id,
+                rule.severity().category(),
+                rule.meta.vuln_id,
             ));
         }
         out.push('\n');

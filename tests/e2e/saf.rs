@@ -36,7 +36,9 @@ fn saf() -> PathBuf {
 
 /// Run `saf convert <command> -i input -o output`.
 fn convert(command: &str, input: &Path, output: &Path) {
+    // The CLI writes `saf-cli.log` into its working folder: the test's.
     let out = Command::new(saf())
+        .current_dir(output.parent().expect("a folder"))
         .args(["convert", command, "-i"])
         .arg(input)
         .arg("-o")

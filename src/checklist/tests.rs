@@ -457,3 +457,29 @@ fn the_terminal_shows_open_and_undetermined_rules() {
         .unwrap();
     assert_eq!(control["results"][0]["status"], "error");
 }
+
+#[test]
+fn a_cklb_as_stig_viewer_3_saves_it_is_read() {
+    let checklists = build(&plan(), &Context::default());
+    let mut saved: serde_json::Value = serde_json::from_str(&cklb::write(&checklists[0])).unwrap();
+    // Keys STIG Viewer 3 adds beyond its schema, and a person's override.
+    saved["active"] = serde_json::json!(false);
+    saved["mode"] = serde_json::json!(2);
+    saved["target_data"]["classification"] = serde_json::Value::Null;
+    saved["stigs"][0]["version"] = serde_json::json!("1");
+    let rules = saved["stigs"][0]["rules"].as_array_mut().unwrap();
+    rules[0]["overrides"] =
+        serde_json::json!({"severity": {"severity": "high", "reason": "Exposed."}});
+    rules[0]["status"] = serde_json::json!("not_applicable");
+    let existing = cklb::read(&saved.to_string(), "sv3.cklb").unwrap();
+    let stig = &existing.stigs[0];
+    assert_eq!(stig.version.as_deref(), Some("1"));
+    assert_eq!(stig.rules[0].severity_override, Some(Severity::High));
+    assert_eq!(stig.rules[0].severity_justification, "Exposed.");
+    assert_eq!(stig.rules[0].status, CklStatus::NotApplicable);
+    // Version 1 of the STIG is another release, even with the same release info.
+    let mut checklists = build(&plan(), &Context::default());
+    let error = merge::merge_all(&mut checklists, &[existing], true).unwrap_err();
+    assert!(error.message().contains("sv3.cklb"), "{}", error.message());
+    assert!(error.message().contains("V1R2"), "{}", error.message());
+}

@@ -118,6 +118,7 @@ impl Engine {
             created_at: self.timestamp(),
             insecure: self.insecure,
             playbooks: self.rules.playbooks.clone(),
+            benchmarks: self.rules.benchmarks.clone(),
             rules_digest: self.rules.digest(),
             targets,
             rules: results,

@@ -228,6 +228,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
         created_at: "2026-11-22T10:00:00Z".into(),
         insecure: false,
         playbooks: Vec::new(),
+        benchmarks: Vec::new(),
         rules_digest: "sha256:0".into(),
         targets,
         rules: Vec::new(),

@@ -6,6 +6,7 @@ mod support;
 mod units;
 
 mod apply;
+mod check;
 mod cli;
 mod coverage;
 mod dtr;
@@ -17,6 +18,7 @@ mod host;
 mod plan;
 mod playbooks;
 mod rollback;
+mod saf;
 mod secrets;
 mod urls;
 mod versions;

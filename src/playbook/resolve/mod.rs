@@ -71,6 +71,8 @@ pub struct RuleSet {
     pub rules: Vec<ResolvedRule>,
     /// Every playbook used.
     pub playbooks: Vec<PlaybookRef>,
+    /// The benchmark of each playbook used, in the same order (checklists list every rule).
+    pub benchmarks: Vec<std::sync::Arc<crate::benchmark::Benchmark>>,
 }
 
 impl RuleSet {
@@ -208,6 +210,8 @@ pub fn resolve(
             source: playbook.source.clone(),
             sha256: playbook.sha256.clone(),
         });
+        set.benchmarks
+            .push(std::sync::Arc::clone(&playbook.benchmark));
         for rule in &playbook.rules {
             let settings = rule
                 .settings

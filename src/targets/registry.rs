@@ -20,6 +20,7 @@ pub static ALL: &[&Registration] = &[
     &super::ucp::REGISTRATION,
     &super::dtr::REGISTRATION,
     &super::host::REGISTRATION,
+    &super::workload::REGISTRATION,
 ];
 
 /// A kind of target: `ucp`, `dtr`, `host`. Only kinds in [`ALL`] exist.

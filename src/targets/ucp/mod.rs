@@ -9,7 +9,7 @@ mod live;
 pub mod toml_doc;
 mod version;
 
-pub use version::unsupported_mke4;
+pub use version::{product, unsupported_mke4};
 
 use std::sync::Arc;
 

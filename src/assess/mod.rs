@@ -156,7 +156,11 @@ fn check_setting(
     // A collection with no item has nothing to judge, whatever the variable would say.
     let nothing = pattern.is_pattern() && paths.is_empty();
     if let (SettingValue::Unset { .. }, false) = (&setting.value, nothing) {
-        check.outcome = Outcome::VariableUnset;
+        // An item that cannot be read is unknown, list or no list.
+        check.outcome = match paths.iter().find_map(|path| doc.unknown(path)) {
+            Some(reason) => Outcome::Unknown(reason),
+            None => Outcome::VariableUnset,
+        };
         check.observed = match paths.as_slice() {
             [path] if !pattern.is_pattern() => {
                 let item = observe(path, doc.lookup(path).as_ref());

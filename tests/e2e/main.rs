@@ -17,3 +17,5 @@ mod playbooks;
 mod rollback;
 mod secrets;
 mod versions;
+mod workload;
+mod workload_engine;

@@ -297,12 +297,39 @@ fn matches(pattern: &[String], segments: &[String]) -> bool {
             .all(|(pattern, segment)| pattern == WILDCARD || pattern == segment)
 }
 
-/// The concrete paths of one item's fields that a pattern's tail stands for.
+/// The concrete paths of one item's fields that a pattern's tail stands for. A tail without a
+/// wildcard is one lookup, and one that starts with a field name looks only at that field's
+/// entries (a plan asks this for every rule and every container).
 fn expand_fields(prefix: &[String], fields: &Fields, tail: &[String], out: &mut Vec<KeyPath>) {
-    for path in fields.keys().filter(|path| matches(tail, path)) {
-        let mut segments = prefix.to_vec();
-        segments.extend(path.iter().cloned());
+    let mut push = |path: &[String]| {
+        let mut segments = Vec::with_capacity(prefix.len() + path.len());
+        segments.extend_from_slice(prefix);
+        segments.extend_from_slice(path);
         out.push(KeyPath::from_segments(segments));
+    };
+    if !tail.iter().any(|segment| segment == WILDCARD) {
+        if fields.contains_key(tail) {
+            push(tail);
+        }
+        return;
+    }
+    match tail.first() {
+        Some(first) if first != WILDCARD => {
+            let start = vec![first.clone()];
+            for path in fields
+                .range(start..)
+                .map(|(path, _)| path)
+                .take_while(|path| path.first() == Some(first))
+                .filter(|path| matches(tail, path))
+            {
+                push(path);
+            }
+        }
+        _ => {
+            for path in fields.keys().filter(|path| matches(tail, path)) {
+                push(path);
+            }
+        }
     }
 }
 

@@ -353,3 +353,47 @@ fn the_plan_text_groups_and_names_what_a_person_fixes() {
         "{text}"
     );
 }
+
+#[test]
+fn an_engine_api_that_does_not_answer_fails_the_plan_in_one_line() {
+    let env = TestEnv::start(EnvOptions {
+        engine: SimEngine::Proxy {
+            socket: std::path::PathBuf::from("/nonexistent/stigfix-test/docker.sock"),
+        },
+        ..EnvOptions::default()
+    });
+    let out = env.run(&["plan"]);
+    out.assert_code(1);
+    let error = out.error_line();
+    assert!(
+        error.contains(&format!(
+            "GET {}/containers/json?all=1 answered 502",
+            env.url()
+        )),
+        "{error}"
+    );
+    assert!(error.contains("did not answer"), "{error}");
+    assert_eq!(env.sim.write_count(), 0);
+}
+
+/// What a person reads of the workloads: the text plan of the demo cluster.
+#[test]
+fn golden_plan_text_of_the_demo_cluster() {
+    let env = cluster();
+    let out = env.run(&["plan", "--color", "never"]);
+    out.assert_code(0);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("snapshots");
+    settings.set_omit_expression(true);
+    settings.set_description("stigfix plan --color never (SimCluster::demo)");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "[SERVER]");
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "workload_plan_text",
+            format!(
+                "exit: {}\n--- stdout\n{}--- stderr\n{}",
+                out.code, out.stdout, out.stderr
+            )
+        )
+    });
+}

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::cluster::{Class, Listed, Nodes, Service};
-use super::live::Reads;
+use super::container;
+use super::live::{Inspected, Reads};
 use crate::error::{Error, Result};
 use crate::http::api::Answer;
 use crate::http::session::UcpSession;
@@ -53,10 +54,9 @@ async fn inspect(session: &UcpSession, id: &str) -> std::result::Result<Option<V
     let api = session.api();
     match answer.status {
         StatusCode::NOT_FOUND => Ok(None),
-        status if status.is_success() => api
-            .json(&path, &answer)
+        status if status.is_success() => container::parse_inspect(&answer.body)
             .map(Some)
-            .map_err(|error| error.message()),
+            .map_err(|error| format!("GET {} answered malformed JSON ({error})", api.url(&path))),
         _ => Err(api.status_error("GET", &path, &answer).message()),
     }
 }
@@ -128,21 +128,22 @@ pub async fn read(session: &UcpSession, concurrency: usize) -> Result<Reads> {
         }
         Err(why) => reads.gaps.push(format!("Swarm tasks not read: {why}")),
     }
-    let wanted: Vec<String> = reads
+    let wanted: Vec<Listed> = reads
         .listed
         .iter()
         .filter(|listed| !matches!(listed.class(), Class::System(_)))
-        .map(|listed| listed.id.clone())
+        .cloned()
         .collect();
-    let inspected: Vec<(String, std::result::Result<Option<Value>, String>)> =
-        futures_util::stream::iter(wanted)
-            .map(|id| async move {
-                let result = inspect(session, &id).await;
-                (id, result)
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
+    let nodes = &reads.nodes;
+    let inspected: Vec<(String, Inspected)> = futures_util::stream::iter(wanted)
+        .map(|listed| async move {
+            let answer = inspect(session, &listed.id).await;
+            let inspected = Inspected::of(&listed, nodes, answer);
+            (listed.id, inspected)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
     reads.inspected = inspected.into_iter().collect();
     Ok(reads)
 }

@@ -100,6 +100,114 @@ const WILDCARD_IPS: [&str; 3] = ["", "0.0.0.0", "::"];
 /// `port_bindings."0.0.0.0:80->80/tcp".host_port`) as dotted segment lists.
 pub type Fields = BTreeMap<Vec<String>, Slot>;
 
+/// The parts of an inspect the fields read (the rest — environment, labels, networks, health
+/// logs — is skipped while parsing: a plan parses one inspect per container).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Wanted {
+    #[serde(default)]
+    host_config: Value,
+    #[serde(default)]
+    config: WantedConfig,
+    #[serde(default)]
+    state: WantedState,
+    #[serde(default)]
+    mounts: Value,
+    #[serde(default)]
+    network_settings: WantedNetwork,
+    #[serde(default)]
+    node: Value,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct WantedConfig {
+    #[serde(default)]
+    user: Value,
+    #[serde(default)]
+    healthcheck: Value,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct WantedState {
+    #[serde(default)]
+    running: Value,
+    #[serde(default)]
+    health: Option<WantedHealth>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WantedHealth {
+    #[serde(default)]
+    status: Value,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct WantedNetwork {
+    #[serde(default)]
+    ports: Value,
+}
+
+/// An inspect's body, reduced to what [`fields`] reads.
+pub fn parse_inspect(body: &str) -> Result<Value, serde_json::Error> {
+    let wanted: Wanted = serde_json::from_str(body)?;
+    let mut state = serde_json::json!({ "Running": wanted.state.running });
+    if let Some(health) = wanted.state.health {
+        state["Health"] = serde_json::json!({ "Status": health.status });
+    }
+    Ok(serde_json::json!({
+        "HostConfig": wanted.host_config,
+        "Config": { "User": wanted.config.user, "Healthcheck": wanted.config.healthcheck },
+        "State": state,
+        "Mounts": wanted.mounts,
+        "NetworkSettings": { "Ports": wanted.network_settings.ports },
+        "Node": wanted.node,
+    }))
+}
+
+/// `sha256:…` of a container's fields (for the target's fingerprint), fed value by value.
+pub fn digest(fields: &Fields) -> String {
+    use sha2::{Digest, Sha256};
+    fn feed(hasher: &mut Sha256, value: &toml::Value) {
+        match value {
+            toml::Value::String(text) => {
+                hasher.update(b"s");
+                hasher.update(text.as_bytes());
+            }
+            toml::Value::Integer(number) => {
+                hasher.update(b"i");
+                hasher.update(number.to_le_bytes());
+            }
+            toml::Value::Boolean(flag) => hasher.update(if *flag { b"t" } else { b"f" }),
+            toml::Value::Array(items) => {
+                hasher.update(b"[");
+                for item in items {
+                    feed(hasher, item);
+                }
+                hasher.update(b"]");
+            }
+            other => hasher.update(other.to_string().as_bytes()),
+        }
+        hasher.update([0]);
+    }
+    let mut hasher = Sha256::new();
+    for (path, slot) in fields {
+        for segment in path {
+            hasher.update(segment.as_bytes());
+            hasher.update([1]);
+        }
+        match slot {
+            Slot::Set(value) => feed(&mut hasher, value),
+            Slot::Absent(why) => hasher.update(format!("absent {why}\0").as_bytes()),
+            Slot::Unknown(why) => hasher.update(format!("unknown {why}\0").as_bytes()),
+        }
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
 fn put(fields: &mut Fields, path: &[&str], value: impl Into<toml::Value>) {
     fields.insert(
         path.iter().map(|s| s.to_string()).collect(),
@@ -547,6 +655,25 @@ mod tests {
         assert!(
             matches!(get(&fields, &["health"]), Slot::Absent(why) if why.contains("no healthcheck"))
         );
+    }
+
+    #[test]
+    fn an_inspect_is_read_for_what_the_fields_need() {
+        let body = r#"{"Id": "x", "State": {"Running": true, "Health": {"Status": "healthy", "Log": [{"Output": "ok"}]}},
+            "Config": {"User": "1000:1000", "Env": ["A=1"], "Healthcheck": {"Test": ["CMD", "true"]}},
+            "HostConfig": {"Privileged": true}, "GraphDriver": {"Data": {}}, "Mounts": [],
+            "NetworkSettings": {"Networks": {"bridge": {}}, "Ports": {}}, "Node": {"IP": "10.0.0.1"}}"#;
+        let reduced = parse_inspect(body).unwrap();
+        assert!(reduced.pointer("/Config/Env").is_none());
+        let fields = fields(&reduced, &NodeDefaults::default(), false);
+        assert_eq!(get(&fields, &["privileged"]), &set(true));
+        assert_eq!(get(&fields, &["user"]), &set("1000"));
+        assert_eq!(get(&fields, &["health"]), &set("healthy"));
+        assert_eq!(get(&fields, &["healthcheck"]), &set(true));
+        // No health at all is not a null status.
+        let reduced = parse_inspect(r#"{"State": {"Running": true}}"#).unwrap();
+        assert!(reduced.pointer("/State/Health").is_none());
+        assert!(parse_inspect("not json").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! Items are listed grouped by stack, then service, then name, so a thousand findings of one
 //! service stay together.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use super::cluster::{Class, Listed, Nodes, Service, short};
@@ -31,6 +31,8 @@ pub struct Checked {
     pub stack: Option<String>,
     /// Its fields, or why its inspect could not be read.
     pub fields: Result<Fields, String>,
+    /// A digest of them (or of why not), for the fingerprint.
+    pub digest: String,
 }
 
 /// A container left out: system, or gone before its inspect.
@@ -40,13 +42,68 @@ pub struct Skipped {
     pub why: String,
 }
 
+/// One user container's inspect, turned into its fields as soon as it arrives (while other
+/// inspects are in flight), with a digest of them for the fingerprint.
+#[derive(Clone, Debug)]
+pub enum Inspected {
+    Read {
+        fields: Fields,
+        digest: String,
+    },
+    /// 404: removed between the list and its inspect.
+    Gone,
+    /// Why it could not be read.
+    Unreadable(String),
+}
+
+impl Inspected {
+    /// From an inspect's answer (`Ok(None)`: 404), for a container of `nodes`.
+    pub fn of(
+        listed: &Listed,
+        nodes: &Nodes,
+        answer: Result<Option<serde_json::Value>, String>,
+    ) -> Inspected {
+        match answer {
+            Ok(Some(inspect)) => {
+                // Classic Swarm adds the node to an inspect (`Node.Name`, `Node.IP`).
+                let address = inspect
+                    .pointer("/Node/IP")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string);
+                let defaults = nodes.defaults(node_of(listed, nodes).as_deref(), address);
+                let fields =
+                    container::fields(&inspect, &defaults, listed.class() == Class::Sandbox);
+                Inspected::Read {
+                    digest: container::digest(&fields),
+                    fields,
+                }
+            }
+            Ok(None) => Inspected::Gone,
+            Err(why) => Inspected::Unreadable(why),
+        }
+    }
+}
+
+/// The node a listed container runs on: from the name UCP lists it under, else its Swarm
+/// node's hostname, else the one Engine whose `/info` was read.
+pub fn node_of(listed: &Listed, nodes: &Nodes) -> Option<String> {
+    listed
+        .node
+        .clone()
+        .or_else(|| {
+            let id = listed.label("com.docker.swarm.node.id")?;
+            nodes.names.get(id).cloned()
+        })
+        .or_else(|| nodes.single.clone())
+}
+
 /// Everything read from the cluster.
 #[derive(Clone, Debug, Default)]
 pub struct Reads {
     pub product: Option<Product>,
     pub listed: Vec<Listed>,
-    /// The inspect of each user container listed: `Ok(None)` when it was gone (404).
-    pub inspected: BTreeMap<String, Result<Option<serde_json::Value>, String>>,
+    /// Each user container listed, by ID.
+    pub inspected: BTreeMap<String, Inspected>,
     pub nodes: Nodes,
     pub services: Vec<Service>,
     /// Container ID → service ID, from `GET /tasks`.
@@ -61,7 +118,7 @@ pub struct WorkloadLive {
     pub base: String,
     pub product: Option<Product>,
     /// Container key (`node/name`) → container, and the keys in report order.
-    pub containers: BTreeMap<String, Checked>,
+    pub containers: HashMap<String, Checked>,
     pub order: Vec<String>,
     /// Service name → its port fields.
     pub services: BTreeMap<String, Fields>,
@@ -73,23 +130,24 @@ pub struct WorkloadLive {
 
 impl WorkloadLive {
     pub fn build(base: &str, reads: Reads) -> WorkloadLive {
-        let services_by_id: BTreeMap<&str, &Service> = reads
-            .services
+        let Reads {
+            product,
+            listed,
+            mut inspected,
+            nodes: node_reads,
+            services: service_reads,
+            task_services,
+            gaps,
+        } = reads;
+        let services_by_id: BTreeMap<&str, &Service> = service_reads
             .iter()
             .map(|service| (service.id.as_str(), service))
             .collect();
-        let mut containers = BTreeMap::new();
+        let mut containers = HashMap::new();
         let mut skipped = Vec::new();
         let mut nodes = std::collections::BTreeSet::new();
-        for listed in &reads.listed {
-            let node = listed
-                .node
-                .clone()
-                .or_else(|| {
-                    let id = listed.label("com.docker.swarm.node.id")?;
-                    reads.nodes.names.get(id).cloned()
-                })
-                .or_else(|| reads.nodes.single.clone());
+        for listed in &listed {
+            let node = node_of(listed, &node_reads);
             if let Some(node) = &node {
                 nodes.insert(node.clone());
             }
@@ -102,20 +160,22 @@ impl WorkloadLive {
                 skipped.push(Skipped { key, why });
                 continue;
             }
-            let inspect = match reads.inspected.get(&listed.id) {
-                Some(Ok(Some(inspect))) => Ok(inspect),
-                Some(Ok(None)) => {
+            let (fields, digest) = match inspected.remove(&listed.id) {
+                Some(Inspected::Read { fields, digest }) => (Ok(fields), digest),
+                Some(Inspected::Gone) => {
                     skipped.push(Skipped {
                         key,
                         why: "removed between the list and its inspect".into(),
                     });
                     continue;
                 }
-                Some(Err(why)) => Err(why.clone()),
-                None => Err("not inspected".to_string()),
+                Some(Inspected::Unreadable(why)) => {
+                    let digest = format!("unreadable {why}");
+                    (Err(why), digest)
+                }
+                None => (Err("not inspected".to_string()), "not inspected".into()),
             };
-            let service_by_task = reads
-                .task_services
+            let service_by_task = task_services
                 .get(&listed.id)
                 .and_then(|id| services_by_id.get(id.as_str()));
             let service = listed
@@ -126,15 +186,6 @@ impl WorkloadLive {
                 .label("com.docker.stack.namespace")
                 .map(str::to_string)
                 .or_else(|| service_by_task.and_then(|service| service.stack.clone()));
-            let fields = inspect.map(|inspect| {
-                // Classic Swarm adds the node to an inspect (`Node.Name`, `Node.IP`).
-                let address = inspect
-                    .pointer("/Node/IP")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string);
-                let defaults = reads.nodes.defaults(node.as_deref(), address);
-                container::fields(inspect, &defaults, class == Class::Sandbox)
-            });
             containers.insert(
                 key,
                 Checked {
@@ -144,6 +195,7 @@ impl WorkloadLive {
                     service,
                     stack,
                     fields,
+                    digest,
                 },
             );
         }
@@ -160,7 +212,7 @@ impl WorkloadLive {
             )
         });
         let mut services = BTreeMap::new();
-        for service in reads.services.iter().filter(|service| !service.is_system()) {
+        for service in service_reads.iter().filter(|service| !service.is_system()) {
             let mut fields = Fields::new();
             for (port, protocol, mode) in &service.ports {
                 let key = format!("{port}/{protocol}");
@@ -173,13 +225,13 @@ impl WorkloadLive {
         }
         let mut live = WorkloadLive {
             base: base.trim_end_matches('/').to_string(),
-            product: reads.product,
+            product,
             containers,
             order,
             services,
             skipped,
             nodes: nodes.len(),
-            notes: reads.gaps,
+            notes: gaps,
             fingerprint: String::new(),
         };
         live.notes.splice(0..0, live.summary());
@@ -239,18 +291,11 @@ impl WorkloadLive {
 
     fn compute_fingerprint(&self) -> String {
         let mut text = String::new();
-        for (key, checked) in &self.containers {
-            let _ = writeln!(text, "container {key} {}", checked.id);
-            match &checked.fields {
-                Ok(fields) => {
-                    for (path, slot) in fields {
-                        let _ = writeln!(text, "  {} {slot:?}", path.join("."));
-                    }
-                }
-                Err(why) => {
-                    let _ = writeln!(text, "  unreadable {why}");
-                }
-            }
+        let mut keys: Vec<&String> = self.containers.keys().collect();
+        keys.sort();
+        for key in keys {
+            let checked = &self.containers[key];
+            let _ = writeln!(text, "container {key} {} {}", checked.id, checked.digest);
         }
         for (name, fields) in &self.services {
             let _ = writeln!(text, "service {name}");

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::cluster::{Listed, Nodes, Service};
-use super::live::{Reads, WorkloadLive};
+use super::live::{Inspected, Reads, WorkloadLive};
 use crate::assess::{self, Observed, Outcome, Status};
 use crate::keypath::KeyPath;
 use crate::playbook::{RuleFilter, resolve, shipped};
@@ -64,22 +64,25 @@ fn reads() -> Reads {
         listed: listed.iter().filter_map(Listed::parse).collect(),
         ..Reads::default()
     };
-    for (id, inspect) in [
-        ("a1", privileged),
-        ("a2", clean),
-        ("b1", legacy),
-        ("p1", sandbox),
-    ] {
-        reads.inspected.insert(id.into(), Ok(Some(inspect)));
-    }
-    reads.inspected.insert("g1".into(), Ok(None));
-    reads.inspected.insert(
-        "e1".into(),
-        Err("GET https://ucp.example.mil/containers/e1/json answered 500: boom".into()),
-    );
     let mut nodes = Nodes::default();
     nodes.add_info(&json!({"ServerVersion": "ucp/3.7.3", "SystemStatus": [["Nodes", "3"]]}));
     reads.nodes = nodes;
+    let answers = [
+        ("a1", Ok(Some(privileged))),
+        ("a2", Ok(Some(clean))),
+        ("b1", Ok(Some(legacy))),
+        ("p1", Ok(Some(sandbox))),
+        ("g1", Ok(None)),
+        (
+            "e1",
+            Err("GET https://ucp.example.mil/containers/e1/json answered 500: boom".to_string()),
+        ),
+    ];
+    for (id, answer) in answers {
+        let listed = reads.listed.iter().find(|listed| listed.id == id).unwrap();
+        let inspected = Inspected::of(listed, &reads.nodes, answer);
+        reads.inspected.insert(id.into(), inspected);
+    }
     reads.services = [json!({"ID": "s1", "Spec": {"Name": "shop_web", "Labels": {"com.docker.stack.namespace": "shop"}},
                              "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 443, "PublishedPort": 443, "PublishMode": "ingress"}]}}),
                       json!({"ID": "s2", "Spec": {"Name": "ucp-agent"}})]

@@ -5,8 +5,10 @@
 //! be used from synchronous and asynchronous code alike. One URL serves both products.
 //! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
 //! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
-//! `/api/v0/...` (see `dtr/`). Everything else is a 404 with the error envelope
-//! (api-facts §2.7, §3.7).
+//! `/api/v0/...` (see `dtr/`). The Docker Engine API that UCP proxies for the cluster
+//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, read
+//! only, under the UCP session) answers from a built-in cluster or a real Engine's socket (see
+//! `engine/`). Everything else is a 404 with the error envelope (api-facts §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
 //! [`UcpHandle`] and [`DtrHandle`].

@@ -162,6 +162,9 @@ pub struct GlobalArgs {
     /// Whether apply restarts docker.service after host changes that need it
     #[arg(long, global = true, value_enum, default_value_t = RestartArg::Never)]
     pub restart: RestartArg,
+    /// Leave the cluster's containers out (the workload target; also `workload = false` in the site file)
+    #[arg(long, global = true)]
+    pub no_workload: bool,
     /// Requests in flight at once per target (repository updates)
     #[arg(long, global = true, default_value_t = 8, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

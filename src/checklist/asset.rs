@@ -104,7 +104,7 @@ impl Asset {
     /// option): a rule of such a kind that was not assessed is not assessed here, not
     /// inapplicable.
     pub fn class_has(&self, kind: TargetKind) -> bool {
-        kind.registration().configured_by == self.class
+        kind.registration().asset_class() == self.class
     }
 
     /// The kind of its first target: `ucp`, `dtr`, `host`.
@@ -161,7 +161,7 @@ pub fn assets(plan: &Plan) -> Vec<Asset> {
     let mut assets: Vec<Asset> = Vec::new();
     let site = cluster_site(plan);
     for target in &plan.targets {
-        let class = target.spec.kind.registration().configured_by;
+        let class = target.spec.kind.registration().asset_class();
         let product = target.product.clone();
         if let Some(asset) = assets.iter_mut().find(|asset| {
             asset.class == class

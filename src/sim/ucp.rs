@@ -288,7 +288,7 @@ impl UcpHandle {
     /// Checks `Authorization: Bearer <token>` and admin rights. The 401 for a missing,
     /// unknown or expired token and the 403 for a non-admin are UNCONFIRMED (docs/reference/api-facts.md §2.2,
     /// §2.3, §5 items 2, 3).
-    fn authorize_admin(&self, headers: &HeaderMap) -> Result<(), Outcome> {
+    pub(crate) fn authorize_admin(&self, headers: &HeaderMap) -> Result<(), Outcome> {
         let token = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

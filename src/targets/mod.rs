@@ -11,12 +11,14 @@
 //! | [`ucp`] | the config-toml document | its TOML keys |
 //! | [`dtr`] | settings, scan status, repositories | `settings.*`, `imagescan.*`, `repositories.*.*` |
 //! | [`host`] | one Engine node's units, daemon.json and files | `dockerd.*`, `files.<role>.*` |
+//! | [`workload`] | a cluster's containers and Swarm services (read-only) | `containers.*.*`, `services.*.*` |
 
 pub mod document;
 pub mod dtr;
 pub mod host;
 pub mod registry;
 pub mod ucp;
+pub mod workload;
 
 use std::any::Any;
 use std::fmt;

@@ -22,3 +22,5 @@ mod saf;
 mod secrets;
 mod urls;
 mod versions;
+mod workload;
+mod workload_engine;

@@ -57,7 +57,9 @@ fn plan_json_follows_format_version_2() {
         .unwrap_or_else(|e| panic!("created_at {created:?} is not RFC 3339: {e}"));
     assert_eq!(plan["insecure"], false);
     let targets = plan["targets"].as_array().expect("targets");
-    assert_eq!(targets.len(), 1);
+    // The cluster's config, then its workloads (read with the same login).
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[1]["kind"], "workload");
     let target = &targets[0];
     assert_eq!(target["kind"], "ucp");
     assert_eq!(target["endpoint"], env.url());

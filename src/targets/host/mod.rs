@@ -50,6 +50,7 @@ pub const KIND: TargetKind = TargetKind::new("host");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--host-root",
+    part_of: None,
     service: None,
     specs: |settings| {
         settings

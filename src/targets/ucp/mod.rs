@@ -9,7 +9,7 @@ mod live;
 pub mod toml_doc;
 mod version;
 
-pub use version::unsupported_mke4;
+pub use version::{product, unsupported_mke4};
 
 use std::sync::Arc;
 
@@ -31,6 +31,7 @@ pub const KIND: TargetKind = TargetKind::new("ucp");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--ucp-url",
+    part_of: None,
     service: Some(Service::Ucp),
     specs: |settings| {
         Ok(settings

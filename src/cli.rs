@@ -165,6 +165,15 @@ pub struct GlobalArgs {
     /// Leave the cluster's containers out (the workload target; also `workload = false` in the site file)
     #[arg(long, global = true)]
     pub no_workload: bool,
+    /// MKE client bundle (the zip, or the folder it was unpacked into) whose certificate reads the cluster's pods through its Kubernetes API (workload target)
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_CLIENT_BUNDLE",
+        value_name = "FILE.zip|DIR",
+        hide_env_values = true
+    )]
+    pub client_bundle: Option<PathBuf>,
     /// Requests in flight at once per target (repository updates)
     #[arg(long, global = true, default_value_t = 8, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

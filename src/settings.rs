@@ -37,6 +37,8 @@ pub struct Settings {
     pub restart: RestartArg,
     /// Whether the cluster's containers are read with its UCP (`--no-workload` leaves them out).
     pub workload: bool,
+    /// The MKE client bundle the workload target reads pods with (`--client-bundle`).
+    pub client_bundle: Option<PathBuf>,
 }
 
 impl Settings {
@@ -81,6 +83,10 @@ impl Settings {
             output.warn("TLS verification is OFF (--insecure): the server's identity is not checked. This is recorded in the plan and every report.");
         }
         let workload = !args.no_workload && site.workload != Some(false);
+        let client_bundle = args
+            .client_bundle
+            .clone()
+            .or_else(|| site.client_bundle.clone());
         Ok(Settings {
             ucp_url,
             dtr_url,
@@ -114,6 +120,7 @@ impl Settings {
             },
             restart: args.restart,
             workload,
+            client_bundle,
             output,
         })
     }

@@ -69,6 +69,8 @@ pub struct SiteFile {
     pub playbooks: Vec<PathBuf>,
     /// `workload = false`: leave the cluster's containers out of runs (the `workload` target).
     pub workload: Option<bool>,
+    /// `client_bundle = "…"`: the MKE client bundle the workload target reads pods with.
+    pub client_bundle: Option<PathBuf>,
     pub variables: BTreeMap<String, (toml::Value, Location)>,
     pub waivers: Vec<Waiver>,
     /// Where the value of each top-level key is (`file:line:col`), for messages about it.
@@ -84,6 +86,7 @@ const KNOWN_KEYS: &[&str] = &[
     "snapshot_dir",
     "playbooks",
     "workload",
+    "client_bundle",
     "variables",
     "waivers",
 ];
@@ -143,6 +146,9 @@ impl SiteFile {
                 "host_root" => site.host_root = string(&mut problems).map(|p| base.join(p)),
                 "ca_cert" => site.ca_cert = string(&mut problems).map(|p| base.join(p)),
                 "snapshot_dir" => site.snapshot_dir = string(&mut problems).map(|p| base.join(p)),
+                "client_bundle" => {
+                    site.client_bundle = string(&mut problems).map(|p| base.join(p));
+                }
                 "workload" => match item.as_bool() {
                     Some(on) => site.workload = Some(on),
                     None => problems.push(format!(

@@ -41,6 +41,46 @@ pub fn client(tls: &TlsOptions, timeout: Duration) -> Result<reqwest::Client> {
             .with_root_certificates(root_store(tls.ca_cert.as_deref())?)
             .with_no_client_auth()
     };
+    build(config, timeout)
+}
+
+/// A client that presents a certificate (mutual TLS, e.g. an MKE client bundle's `cert.pem` and
+/// `key.pem`), verifying the server against `roots` plus the `--ca-cert` bundle when one is
+/// given (or not at all with `--insecure`).
+pub fn client_with_identity(
+    tls: &TlsOptions,
+    roots: Vec<CertificateDer<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    timeout: Duration,
+) -> Result<reqwest::Client> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| Error::new(format!("cannot set up TLS: {error}")))?;
+    let builder = if tls.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    } else {
+        let mut store = match tls.ca_cert.as_deref() {
+            Some(path) => root_store(Some(path))?,
+            None => rustls::RootCertStore::empty(),
+        };
+        for root in roots {
+            store
+                .add(root)
+                .map_err(|error| Error::new(format!("unusable CA certificate: {error}")))?;
+        }
+        builder.with_root_certificates(store)
+    };
+    let config = builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|error| Error::new(format!("unusable certificate or key: {error}")))?;
+    build(config, timeout)
+}
+
+fn build(config: rustls::ClientConfig, timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
         .redirect(same_origin_redirects())

@@ -9,6 +9,9 @@
 //!   service publishes (on every node, through the routing mesh: invisible to an inspect of its
 //!   task containers).
 //!
+//! - `pods."<namespace>/<name>".…`: every user pod, read from MKE's Kubernetes API (see
+//!   `pods` and `kube::pod`).
+//!
 //! Items are listed grouped by stack, then service, then name, so a thousand findings of one
 //! service stay together.
 
@@ -17,6 +20,8 @@ use std::fmt::Write;
 
 use super::cluster::{Class, Listed, Nodes, Service, short};
 use super::container::{self, Fields, Slot};
+use super::kube::PodReads;
+use super::pods::PodsLive;
 use crate::keypath::{KeyPath, WILDCARD};
 use crate::targets::{Document, LiveState, Product};
 use crate::values::fingerprint;
@@ -110,6 +115,8 @@ pub struct Reads {
     pub task_services: BTreeMap<String, String>,
     /// Lists that could not be read, as notes (`GET /services answered 503: …`).
     pub gaps: Vec<String>,
+    /// The pods, from MKE's Kubernetes API.
+    pub pods: PodReads,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +131,7 @@ pub struct WorkloadLive {
     pub services: BTreeMap<String, Fields>,
     pub skipped: Vec<Skipped>,
     pub nodes: usize,
+    pub pods: PodsLive,
     pub notes: Vec<String>,
     pub fingerprint: String,
 }
@@ -138,6 +146,7 @@ impl WorkloadLive {
             services: service_reads,
             task_services,
             gaps,
+            pods,
         } = reads;
         let services_by_id: BTreeMap<&str, &Service> = service_reads
             .iter()
@@ -231,10 +240,13 @@ impl WorkloadLive {
             services,
             skipped,
             nodes: nodes.len(),
+            pods: PodsLive::build(pods),
             notes: gaps,
             fingerprint: String::new(),
         };
-        live.notes.splice(0..0, live.summary());
+        let mut summary = live.summary();
+        summary.extend(live.pods.notes());
+        live.notes.splice(0..0, summary);
         live.fingerprint = live.compute_fingerprint();
         live
     }
@@ -306,6 +318,7 @@ impl WorkloadLive {
         for skipped in &self.skipped {
             let _ = writeln!(text, "skipped {} {}", skipped.key, skipped.why);
         }
+        self.pods.fingerprint_text(&mut text);
         fingerprint(text.as_bytes())
     }
 
@@ -321,6 +334,7 @@ impl WorkloadLive {
             [root, name, rest @ ..] if root == "services" => {
                 self.services.get(name)?.get(rest).map(Ok)
             }
+            [root, key, rest @ ..] if root == "pods" => self.pods.slot(key, rest),
             _ => None,
         }
     }
@@ -345,7 +359,12 @@ fn matches(pattern: &[String], segments: &[String]) -> bool {
 /// The concrete paths of one item's fields that a pattern's tail stands for. A tail without a
 /// wildcard is one lookup, and one that starts with a field name looks only at that field's
 /// entries (a plan asks this for every rule and every container).
-fn expand_fields(prefix: &[String], fields: &Fields, tail: &[String], out: &mut Vec<KeyPath>) {
+pub(super) fn expand_fields(
+    prefix: &[String],
+    fields: &Fields,
+    tail: &[String],
+    out: &mut Vec<KeyPath>,
+) {
     let mut push = |path: &[String]| {
         let mut segments = Vec::with_capacity(prefix.len() + path.len());
         segments.extend_from_slice(prefix);
@@ -423,6 +442,9 @@ impl Document for WorkloadLive {
                     }
                 }
             }
+            [root, item, tail @ ..] if root == "pods" => {
+                self.pods.expand(pattern, item, tail, &mut out);
+            }
             _ => {}
         }
         out
@@ -445,6 +467,7 @@ impl Document for WorkloadLive {
                     "no user Swarm service publishes a port ({} user service(s))",
                     self.services.len()
                 ),
+                Some("pods") => self.pods.explain_empty(),
                 _ if self.containers.is_empty() => format!("no user container ({counts})"),
                 _ => format!("no user container has one ({counts})"),
             };
@@ -462,6 +485,7 @@ impl Document for WorkloadLive {
             [root, _, rest @ ..] if root == "services" && !rest.is_empty() => {
                 Some(format!("GET {}/services Endpoint.Ports", self.base))
             }
+            [root, item, rest @ ..] if root == "pods" => self.pods.source(item, rest),
             [root, item, field, ..] if root == "containers" => {
                 let api = container::api_field(field)?;
                 let nnp = if field == "no_new_privileges" {

@@ -15,13 +15,18 @@
 //! in `SecurityOptions`, which the container record does not show) are known only when `/info`
 //! is one Engine's; otherwise a container without its own `no-new-privileges` is `unknown`,
 //! never a finding on a guess (the `host` target reads each node's `daemon.json`).
-//! Kubernetes' own API (`GET /api/v1/pods` with a client bundle) is not read: MKE 3 runs pods
-//! as Docker containers (`k8s_…`), which are checked as containers.
+//!
+//! Kubernetes pods are read from MKE's Kubernetes API (`GET /api/v1/pods`, paged) with the
+//! certificate of an MKE client bundle (`--client-bundle`, see `kube`), at the same time as the
+//! Engine reads; they are checked as pods (`pods.…`) besides their Docker containers (`k8s_…`,
+//! which MKE 3 runs them in). Without a bundle the pod settings are `unknown`, never `pass`.
 
 mod client;
 mod cluster;
 mod container;
+pub mod kube;
 mod live;
+mod pods;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +38,8 @@ use super::registry::{Connector, Registration, TargetKind};
 use super::{LiveState, Target, TargetSpec};
 use crate::error::Result;
 use crate::http::session::UcpSession;
+use kube::bundle::ClientBundle;
+use kube::{KubeClient, PodReads};
 
 pub const KIND: TargetKind = TargetKind::new("workload");
 
@@ -51,11 +58,19 @@ pub static REGISTRATION: Registration = Registration {
             .collect())
     },
     connect: |spec, connector: &Connector| {
-        Ok(Box::new(WorkloadTarget::new(
+        let settings = connector.settings;
+        let target = WorkloadTarget::new(
             spec.clone(),
             connector.ucp_session(&spec.endpoint)?,
-            connector.settings.dtr.concurrency,
-        )))
+            settings.dtr.concurrency,
+        );
+        Ok(Box::new(match &settings.client_bundle {
+            Some(path) => {
+                let bundle = ClientBundle::load(path)?;
+                target.with_kube(KubeClient::new(&bundle, &settings.tls, settings.timeout)?)
+            }
+            None => target,
+        }))
     },
 };
 
@@ -64,6 +79,8 @@ pub struct WorkloadTarget {
     spec: TargetSpec,
     session: Arc<UcpSession>,
     concurrency: usize,
+    /// MKE's Kubernetes API, when a client bundle was given.
+    kube: Option<KubeClient>,
 }
 
 impl WorkloadTarget {
@@ -73,11 +90,27 @@ impl WorkloadTarget {
             spec,
             session,
             concurrency,
+            kube: None,
         }
     }
 
+    /// Read the pods too, through MKE's Kubernetes API.
+    pub fn with_kube(mut self, kube: KubeClient) -> WorkloadTarget {
+        self.kube = Some(kube);
+        self
+    }
+
+    /// The Engine reads and the pod list at once.
     pub async fn read_workloads(&self) -> Result<WorkloadLive> {
-        let reads = client::read(&self.session, self.concurrency).await?;
+        let pods = async {
+            match &self.kube {
+                Some(kube) => kube.read().await,
+                None => PodReads::NotConfigured,
+            }
+        };
+        let (reads, pods) = tokio::join!(client::read(&self.session, self.concurrency), pods);
+        let mut reads = reads?;
+        reads.pods = pods;
         Ok(WorkloadLive::build(self.session.api().base(), reads))
     }
 }
@@ -89,7 +122,7 @@ impl Target for WorkloadTarget {
     }
 
     fn request_count(&self) -> usize {
-        self.session.api().request_count()
+        self.session.api().request_count() + self.kube.as_ref().map_or(0, KubeClient::request_count)
     }
 
     async fn read(&self) -> Result<Box<dyn LiveState>> {

@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::cluster::{Listed, Nodes, Service};
+use super::kube::{Listing, PodReads, pod};
 use super::live::{Inspected, Reads, WorkloadLive};
 use crate::assess::{self, Observed, Outcome, Status};
 use crate::keypath::KeyPath;
@@ -9,6 +10,32 @@ use crate::site::SiteFile;
 use crate::targets::{Document, LiveState};
 
 const BASE: &str = "https://ucp.example.mil";
+const KUBE: &str = "https://ucp.example.mil:6443";
+
+/// Pods as MKE's Kubernetes API lists them: a clean one, one privileged with the host's PID
+/// namespace and a port below 1024, one of kube-system.
+fn pods() -> PodReads {
+    let items = [
+        json!({"metadata": {"namespace": "team-a", "name": "web"}, "spec": {
+            "nodeName": "worker-1",
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "app", "resources": {"limits": {"memory": "64Mi", "cpu": "1"}},
+                            "readinessProbe": {"tcpSocket": {"port": 80}},
+                            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true}}]}}),
+        json!({"metadata": {"namespace": "team-b", "name": "debug"}, "spec": {
+            "hostPID": true,
+            "initContainers": [{"name": "setup", "securityContext": {"privileged": true}}],
+            "containers": [{"name": "shell", "ports": [{"containerPort": 80, "hostPort": 80}]}]}}),
+        json!({"metadata": {"namespace": "kube-system", "name": "calico-node-x"}, "spec": {
+            "hostNetwork": true, "containers": [{"name": "calico", "securityContext": {"privileged": true}}]}}),
+    ];
+    PodReads::Read(Listing {
+        base: KUBE.into(),
+        pods: items.iter().filter_map(pod::parse).collect(),
+        pages: 1,
+        restarts: 0,
+    })
+}
 
 fn path(text: &str) -> KeyPath {
     KeyPath::parse(text).unwrap()
@@ -62,6 +89,7 @@ fn reads() -> Reads {
     let sandbox = json!({"State": {"Running": true}, "HostConfig": {"NetworkMode": "host", "Privileged": true}});
     let mut reads = Reads {
         listed: listed.iter().filter_map(Listed::parse).collect(),
+        pods: pods(),
         ..Reads::default()
     };
     let mut nodes = Nodes::default();
@@ -246,5 +274,165 @@ fn the_shipped_rules_judge_the_workloads() {
     assert_eq!(capabilities.status, Status::Unknown);
     assert!(
         matches!(&capabilities.checks[0].outcome, Outcome::Unknown(why) if why.contains("answered 500"))
+    );
+}
+
+#[test]
+fn the_document_names_each_pod_its_container_and_field() {
+    let live = WorkloadLive::build(BASE, reads());
+    let privileged = live.expand(&path("pods.*.containers.*.privileged"));
+    // kube-system is left out; init containers count.
+    assert_eq!(
+        privileged
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "pods.\"team-a/web\".containers.app.privileged",
+            "pods.\"team-b/debug\".containers.setup.privileged",
+            "pods.\"team-b/debug\".containers.shell.privileged"
+        ]
+    );
+    assert_eq!(
+        live.lookup(&privileged[1]),
+        Some(toml::Value::Boolean(true))
+    );
+    assert_eq!(
+        live.source(&privileged[1]).unwrap(),
+        "GET https://ucp.example.mil:6443/api/v1/pods spec.initContainers[setup].securityContext.privileged of pod team-b/debug"
+    );
+    assert_eq!(
+        live.source(&path("pods.\"team-b/debug\".host_pid"))
+            .unwrap(),
+        "GET https://ucp.example.mil:6443/api/v1/pods spec.hostPID of pod team-b/debug"
+    );
+    assert!(
+        live.source(&path("pods.*.containers.*.privileged"))
+            .unwrap()
+            .contains("spec.{containers,initContainers,ephemeralContainers}[].securityContext.privileged, for each pod outside the system namespaces (2 user pod(s))")
+    );
+    assert_eq!(
+        live.expand(&path("pods.*.containers.*.host_ports.*.host_port")),
+        [path(
+            "pods.\"team-b/debug\".containers.shell.host_ports.\"0.0.0.0:80->80/tcp\".host_port"
+        )]
+    );
+    let notes = live.notes();
+    assert!(
+        notes.iter().any(|note| note.starts_with(
+            "2 user pod(s) checked in 2 namespace(s) (1 page(s) of GET https://ucp.example.mil:6443/api/v1/pods?limit=500); 1 left out"
+        )),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|note| note == "left out, Kubernetes system pod (namespace kube-system): kube-system/calico-node-x"),
+        "{notes:?}"
+    );
+    assert!(live.writable(&privileged[0]).unwrap_err().contains("never"));
+
+    // The pods change the fingerprint.
+    let mut other = reads();
+    other.pods = PodReads::Read(Listing {
+        base: KUBE.into(),
+        pages: 1,
+        ..Listing::default()
+    });
+    assert_ne!(
+        WorkloadLive::build(BASE, other).fingerprint(),
+        live.fingerprint()
+    );
+}
+
+#[test]
+fn pods_not_read_are_unknown_never_pass() {
+    for (pods, wanted) in [
+        (PodReads::NotConfigured, "--client-bundle FILE.zip|DIR"),
+        (
+            PodReads::Failed {
+                base: KUBE.into(),
+                why: "GET https://ucp.example.mil:6443/api/v1/pods answered 403: forbidden".into(),
+            },
+            "pods not read: GET https://ucp.example.mil:6443/api/v1/pods answered 403",
+        ),
+    ] {
+        let mut unread = reads();
+        unread.listed.retain(|listed| listed.id != "e1");
+        unread.pods = pods;
+        let live = WorkloadLive::build(BASE, unread.clone());
+        let paths = live.expand(&path("pods.*.host_pid"));
+        assert_eq!(paths, [path("pods.*.host_pid")]);
+        assert!(live.unknown(&paths[0]).unwrap().contains(wanted));
+        assert!(live.notes().iter().any(|note| note.contains(wanted)));
+        let (results, _) = assessed(unread);
+        let status = |id: &str| results.iter().find(|result| result.stig_id == id).unwrap();
+        // The containers comply, the pods were not read: unknown.
+        assert_eq!(
+            status("DKER-EE-001250").status,
+            Status::Open,
+            "the containers' finding stands"
+        );
+        let capabilities = status("DKER-EE-001950");
+        assert_eq!(capabilities.status, Status::Unknown);
+        assert!(
+            matches!(&capabilities.checks[1].outcome, Outcome::Unknown(why) if why.contains(wanted))
+        );
+        assert_eq!(status("CNTR-MK-000650").status, Status::Open);
+        // A rule the MKE check text makes Not Applicable for Kubernetes reads no pods.
+        let seccomp = status("CNTR-MK-001170");
+        assert!(
+            seccomp
+                .checks
+                .iter()
+                .all(|check| !check.path.to_string().starts_with("pods"))
+        );
+    }
+}
+
+#[test]
+fn the_shipped_rules_judge_the_pods() {
+    let mut readable = reads();
+    readable.listed.retain(|listed| listed.id != "e1");
+    let (results, _) = assessed(readable);
+    let status = |id: &str| results.iter().find(|result| result.stig_id == id).unwrap();
+    let failing = |id: &str| -> Vec<String> {
+        status(id)
+            .checks
+            .iter()
+            .filter(|check| check.path.to_string().starts_with("pods"))
+            .flat_map(|check| match &check.observed {
+                Observed::Items { failing, .. } => {
+                    failing.iter().map(|item| item.path.to_string()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        failing("DKER-EE-001960"),
+        ["pods.\"team-b/debug\".containers.setup.privileged"]
+    );
+    assert_eq!(
+        failing("DKER-EE-001240"),
+        ["pods.\"team-b/debug\".host_pid"]
+    );
+    assert_eq!(
+        failing("CNTR-MK-000650"),
+        ["pods.\"team-b/debug\".containers.shell.host_ports.\"0.0.0.0:80->80/tcp\".host_port"]
+    );
+    // The clean pod is never named.
+    let text = format!("{results:?}");
+    assert!(!text.contains("team-a/web"), "the clean pod is named");
+    // Without its own runAsNonRoot/runAsUser or seccomp profile a container is unknown.
+    let root = status("DKER-EE-003200");
+    let pod_check = root
+        .checks
+        .iter()
+        .find(|check| check.path.to_string().starts_with("pods"))
+        .unwrap();
+    assert!(
+        matches!(&pod_check.outcome, Outcome::Unknown(why) if why.contains("image's USER")),
+        "{pod_check:?}"
     );
 }

@@ -27,6 +27,7 @@ fn main() {
         token_ttl: Duration::from_secs(3600),
         dtr: Default::default(),
         engine: Default::default(),
+        kube: Default::default(),
     })
     .expect("simulator starts");
     simulator.set_latency(LATENCY);

@@ -19,13 +19,15 @@ use crate::playbook::{self, RuleFilter};
 use crate::render;
 use crate::secrets::Secret;
 use crate::sim::{
-    DtrOptions, SimCluster, SimEngine, SimOptions, SimUser, Simulator, generate_repositories,
+    DtrOptions, SimCluster, SimEngine, SimKube, SimOptions, SimUser, Simulator,
+    generate_repositories,
 };
 use crate::site::SiteFile;
 use crate::snapshot::Snapshot;
 use crate::targets::dtr::{self, DtrClient, DtrTarget};
 use crate::targets::host::{HostTarget, RestartPolicy};
 use crate::targets::ucp::{self, UcpTarget};
+use crate::targets::workload::kube::{KubeClient, bundle::ClientBundle};
 use crate::targets::workload::{self, WorkloadTarget};
 use crate::targets::{Target, TargetSpec};
 
@@ -105,6 +107,9 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
         // Containers as many are found: a privileged agent with the Docker socket, a database as
         // root without limits, a stopped container with host namespaces and port 80.
         engine: SimEngine::Cluster(SimCluster::demo()),
+        // MKE's Kubernetes API (mutual TLS): a clean pod, a privileged debugging pod with the
+        // Docker socket, a job with a privileged init container, kube-system's own.
+        kube: SimKube::demo(),
     })
     .map_err(|error| Error::new(format!("cannot start the simulator on 127.0.0.1: {error}")))?;
     let folder = WorkDir::create()?;
@@ -117,6 +122,11 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
     let ca_path = work.join("simulator-ca.pem");
     std::fs::write(&ca_path, simulator.ca_pem().unwrap_or_default())
         .with_path("write", &ca_path)?;
+    // The client bundle the simulated MKE hands out for `admin` (its key stays in this folder).
+    let bundle_path = work.join("ucp-bundle-admin.zip");
+    if let Some(kube) = simulator.kube() {
+        std::fs::write(&bundle_path, kube.client_bundle()).with_path("write", &bundle_path)?;
+    }
 
     if args.serve {
         // Caught from before the banner, which tells the user to press Ctrl-C.
@@ -129,6 +139,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
              export STIGFIX_DTR_URL={url}\n\
              export STIGFIX_HOST_ROOT={node}\n\
              export STIGFIX_CA_CERT={ca}\n\
+             export STIGFIX_CLIENT_BUNDLE={bundle}\n\
              export STIGFIX_USERNAME={DEMO_USER}\n\
              export STIGFIX_PASSWORD={DEMO_PASSWORD}\n\
              export STIGFIX_CONFIG={site}\n\
@@ -136,6 +147,7 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
              Then: stigfix plan / stigfix apply / stigfix rollback --last. Ctrl-C stops the simulator and removes {work}.\n",
             url = simulator.url(),
             ca = ca_path.display(),
+            bundle = bundle_path.display(),
             site = site_path.display(),
             snapshots = work.join("snapshots").display(),
             node = node.display(),
@@ -189,11 +201,14 @@ pub async fn run(args: &DemoArgs, output: &Output) -> Result<ExitStatus> {
             ),
         )),
         Box::new(HostTarget::new(&node, RestartPolicy::Never, None)?),
-        Box::new(WorkloadTarget::new(
-            TargetSpec::new(workload::KIND, url.as_str()),
-            session,
-            8,
-        )),
+        Box::new(
+            WorkloadTarget::new(TargetSpec::new(workload::KIND, url.as_str()), session, 8)
+                .with_kube(KubeClient::new(
+                    &ClientBundle::load(&bundle_path)?,
+                    &TlsOptions::default(),
+                    Duration::from_secs(30),
+                )?),
+        ),
     ];
     let engine = Engine {
         targets,

@@ -10,6 +10,9 @@
 //! only, under the UCP session) answers from a built-in cluster or a real Engine's socket (see
 //! `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
 //!
+//! MKE's Kubernetes API, with mutual TLS and a client bundle, listens on a port of its own when
+//! [`SimOptions::kube`] has pods (see `kube/`).
+//!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
 //! [`UcpHandle`] and [`DtrHandle`].
 
@@ -18,6 +21,7 @@ mod dtr;
 mod engine;
 mod faults;
 pub mod host;
+mod kube;
 mod tls;
 mod ucp;
 
@@ -47,6 +51,7 @@ pub use dtr::{
     generate_repositories,
 };
 pub use engine::{SimCluster, SimContainer, SimEngine, SimNode, SimService};
+pub use kube::{KubeHandle, SimKube};
 pub use ucp::UcpHandle;
 
 /// An account known to the simulator.
@@ -77,6 +82,8 @@ pub struct SimOptions {
     /// The Docker Engine API UCP proxies for the cluster: a built-in cluster (by default UCP's
     /// own containers only) or a real Engine's unix socket.
     pub engine: SimEngine,
+    /// MKE's Kubernetes API (its pods), on a port of its own with mutual TLS; off by default.
+    pub kube: SimKube,
 }
 
 impl Default for SimOptions {
@@ -93,6 +100,7 @@ impl Default for SimOptions {
             token_ttl: Duration::from_secs(3600),
             dtr: DtrOptions::default(),
             engine: SimEngine::default(),
+            kube: SimKube::default(),
         }
     }
 }
@@ -112,6 +120,7 @@ pub struct RequestRecord {
 pub struct Simulator {
     url: String,
     ca_pem: Option<String>,
+    kube: Option<KubeHandle>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -156,6 +165,7 @@ impl Simulator {
         } else {
             None
         };
+        let kube = kube::bind(options.kube)?;
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
@@ -186,15 +196,22 @@ impl Simulator {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server_config));
         let thread_shared = Arc::clone(&shared);
+        let kube_handle = kube.as_ref().map(|server| server.handle.clone());
         let thread = std::thread::Builder::new()
             .name(format!("stigfix-sim-{port}"))
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, acceptor, thread_shared, stop_rx));
+                runtime.block_on(async move {
+                    if let Some(kube) = kube {
+                        tokio::spawn(kube.serve(Arc::clone(&thread_shared)));
+                    }
+                    accept_loop(listener, acceptor, thread_shared, stop_rx).await;
+                });
                 // Dropping the runtime here cancels every connection task and closes its socket.
             })?;
         Ok(Simulator {
             url: format!("{scheme}://127.0.0.1:{port}"),
             ca_pem,
+            kube: kube_handle,
             shared,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -209,6 +226,12 @@ impl Simulator {
     /// PEM of the generated CA when serving TLS.
     pub fn ca_pem(&self) -> Option<String> {
         self.ca_pem.clone()
+    }
+
+    /// Handle on the simulated Kubernetes API (its URL, client bundle and switches), when
+    /// [`SimOptions::kube`] has pods.
+    pub fn kube(&self) -> Option<KubeHandle> {
+        self.kube.clone()
     }
 
     /// Handle on the simulated UCP/MKE state and fault switches.

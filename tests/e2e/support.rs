@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use stigfix::demo::{DEMO_SITE, NONCOMPLIANT_CONFIG};
 use stigfix::sim::{
-    DtrOptions, RequestRecord, SimEngine, SimOptions, SimUser, Simulator, UcpRelease,
+    DtrOptions, RequestRecord, SimEngine, SimKube, SimOptions, SimUser, Simulator, UcpRelease,
 };
 use tempfile::TempDir;
 
@@ -75,6 +75,8 @@ pub struct EnvOptions {
     pub temp_in: Option<PathBuf>,
     /// The cluster's containers (the workload target's Engine API): by default UCP's own only.
     pub engine: SimEngine,
+    /// MKE's Kubernetes API (the workload target's pods): off by default.
+    pub kube: SimKube,
 }
 
 impl Default for EnvOptions {
@@ -88,6 +90,7 @@ impl Default for EnvOptions {
             temp_in: None,
             ucp_release: UcpRelease::default(),
             engine: SimEngine::default(),
+            kube: SimKube::default(),
         }
     }
 }
@@ -129,6 +132,7 @@ impl TestEnv {
             token_ttl: Duration::from_secs(3600),
             dtr: options.dtr.clone().unwrap_or_default(),
             engine: options.engine.clone(),
+            kube: options.kube.clone(),
         })
         .expect("start the simulator");
         let mut builder = tempfile::Builder::new();

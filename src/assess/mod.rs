@@ -175,7 +175,7 @@ fn check_setting(
             None => Outcome::VariableUnset,
         };
         check.observed = match paths.as_slice() {
-            [path] if !pattern.is_pattern() => {
+            [path] if !pattern.is_pattern() || path == pattern => {
                 let item = observe(path, doc.lookup(path).as_ref());
                 Observed::Value {
                     value: item.value,
@@ -222,7 +222,10 @@ fn check_setting(
         (Some(reason), true) => Outcome::Unknown(reason.clone()),
         (None, true) => Outcome::Pass,
     };
-    check.observed = if pattern.is_pattern() || paths.len() > 1 {
+    // A pattern that stands for itself (a collection that could not be listed at all, whose
+    // one path is `unknown`) is one value, not one item.
+    let listed = pattern.is_pattern() && paths.as_slice() != std::slice::from_ref(pattern);
+    check.observed = if listed || paths.len() > 1 {
         Observed::Items {
             total: paths.len(),
             failing: bad

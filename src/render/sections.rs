@@ -55,11 +55,22 @@ fn entry(rule: &RuleResult, line: String, more: Vec<String>) -> Entry {
     }
 }
 
-/// A rule that is not compliant: its failing check, then what `apply` cannot write and its note.
+/// A rule that is not compliant: its failing check — and, for an open finding, every other
+/// check that fails or cannot be determined (a workload rule's pods besides its containers) —
+/// then what `apply` cannot write and its note.
 fn finding(rule: &RuleResult) -> Entry {
-    let mut more: Vec<String> = rule.unfixable.iter().map(unfixable_line).collect();
+    let line = failing_detail(rule);
+    let open = rule.status == Status::Open;
+    let mut more: Vec<String> = rule
+        .checks
+        .iter()
+        .filter(|check| open && matches!(check.outcome, Outcome::Fail | Outcome::Unknown(_)))
+        .map(check_line)
+        .filter(|other| *other != line)
+        .collect();
+    more.extend(rule.unfixable.iter().map(unfixable_line));
     more.extend(rule.note.clone());
-    entry(rule, failing_detail(rule), more)
+    entry(rule, line, more)
 }
 
 /// Every section with at least one entry, in reading order.

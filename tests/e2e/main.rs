@@ -24,3 +24,4 @@ mod urls;
 mod versions;
 mod workload;
 mod workload_engine;
+mod workload_kube;

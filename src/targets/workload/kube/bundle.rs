@@ -7,9 +7,14 @@
 //! The private key is a secret: it is held in a [`Secret`], never shown (not in `Debug`, not
 //! in an error), and never written anywhere.
 //!
-//! `kube.yml` is read for its one `server:` field by a line scanner, not a YAML parser: a
-//! kubeconfig is flat block YAML (or JSON), and a wrong guess is refused rather than used — no
-//! `server:`, or two different ones, is an error naming the file.
+//! `kube.yml` is read for its one `server:` field without a YAML crate: a kubeconfig in JSON is
+//! parsed (`clusters[].cluster.server`); in YAML — MKE writes flat block YAML — each line's
+//! `server:` key is read as a plain or quoted scalar. A wrong guess is refused rather than used:
+//! no `server:`, two different ones, or one that is not `https://` is an error naming the file.
+//!
+//! stigfix does not fetch a bundle itself (`POST /api/clientbundle` through the UCP session):
+//! each call makes a key pair and registers its public key on the account in MKE, a lasting
+//! change to the cluster on every run of a target that only reads.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -348,6 +348,105 @@ async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{TlsOptions, client_with_identity};
+    use crate::sim::{SimOptions, Simulator};
+    use crate::targets::workload::kube::bundle::ClientBundle;
+
+    #[tokio::test]
+    async fn pods_are_served_in_pages_to_a_client_with_the_bundle_only() {
+        let sim = Simulator::start(SimOptions {
+            kube: SimKube::demo(),
+            ..SimOptions::default()
+        })
+        .unwrap();
+        let kube = sim.kube().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.zip");
+        std::fs::write(&path, kube.client_bundle()).unwrap();
+        let bundle = ClientBundle::load(&path).unwrap();
+        assert_eq!(bundle.server, kube.url());
+        let (chain, key) = bundle.identity().unwrap();
+        let timeout = Duration::from_secs(20);
+        let client = client_with_identity(
+            &TlsOptions::default(),
+            bundle.ca_certificates(),
+            chain,
+            key,
+            timeout,
+        )
+        .unwrap();
+        let get = |query: &str| {
+            let request = client.get(format!("{}/api/v1/pods{query}", kube.url()));
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap())
+            }
+        };
+        let (status, all) = get("").await;
+        assert_eq!(status, 200);
+        assert_eq!(all["items"].as_array().unwrap().len(), 6);
+        assert_eq!(all["metadata"]["continue"], "");
+        let (_, first) = get("?limit=4").await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 4);
+        assert_eq!(first["items"][0]["metadata"]["namespace"], "kube-system");
+        let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+        let encoded: String = token
+            .bytes()
+            .map(|byte| match byte {
+                b'+' | b'/' | b'=' => format!("%{byte:02X}"),
+                _ => char::from(byte).to_string(),
+            })
+            .collect();
+        let (_, rest) = get(&format!("?limit=4&continue={encoded}")).await;
+        assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+        assert_eq!(rest["metadata"]["continue"], "");
+        // The switch: the next token is expired, and so is every token of before.
+        kube.expire_continue_tokens(1);
+        let (status, gone) = get(&format!("?limit=4&continue={encoded}")).await;
+        assert_eq!((status, gone["reason"].as_str()), (410, Some("Expired")));
+        let (status, _) = get(&format!("?limit=4&continue={encoded}")).await;
+        assert_eq!(status, 410, "a token of before the expiry stays expired");
+        let (_, again) = get("?limit=4").await;
+        assert_eq!(again["items"].as_array().unwrap().len(), 4);
+
+        // Without a certificate the handshake fails; nothing is answered.
+        let roots = {
+            let mut store = rustls::RootCertStore::empty();
+            for ca in bundle.ca_certificates() {
+                store.add(ca).unwrap();
+            }
+            store
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let anonymous = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        let refused = anonymous
+            .get(format!("{}/api/v1/pods", kube.url()))
+            .send()
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        // Read only.
+        let (status, _) = {
+            let response = client
+                .delete(format!("{}/api/v1/pods", kube.url()))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), ())
+        };
+        assert_eq!(status, 405);
+    }
 
     #[test]
     fn tokens_and_query_values() {

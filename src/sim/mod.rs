@@ -6,9 +6,9 @@
 //! UCP endpoints follow docs/reference/api-facts.md §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
 //! `GET /_ping`. DTR endpoints follow docs/reference/api-facts.md §3: `GET /auth/token`, `GET /basic_info` and
 //! `/api/v0/...` (see `dtr/`). The Docker Engine API that UCP proxies for the cluster
-//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, read
-//! only, under the UCP session) answers from a built-in cluster or a real Engine's socket (see
-//! `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
+//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, and
+//! the services and node updates of `stigfix nodes`, under the UCP session) answers from a
+//! built-in cluster or a real Engine's socket (see `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
 //! [`UcpHandle`] and [`DtrHandle`].
@@ -46,7 +46,7 @@ pub use dtr::{
     DEFAULT_DTR_VERSION, DtrHandle, DtrOptions, SimRepo, SimScanStatus, SimTag, SimVisibility,
     generate_repositories,
 };
-pub use engine::{SimCluster, SimContainer, SimEngine, SimNode, SimService};
+pub use engine::{SimCluster, SimContainer, SimEngine, SimJob, SimNode, SimService};
 pub use ucp::UcpHandle;
 
 /// An account known to the simulator.

@@ -237,6 +237,9 @@ pub enum Command {
     /// List, show or validate playbooks
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// The host checks on every node of a Swarm cluster, run by the cluster; its image; rollouts
+    #[command(subcommand)]
+    Nodes(NodesCommand),
     /// The whole cycle against a built-in simulated cluster, with no setup
     #[cfg(feature = "sim")]
     Demo(DemoArgs),
@@ -361,6 +364,91 @@ pub enum PlaybookCommand {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+}
+
+// `stigfix nodes` (issue 12).
+
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// Every node's host plan as one report (a global-job service through the UCP API; read-only)
+    Plan(NodesPlanArgs),
+    /// Every node's host checks as checklists, one per node (read-only)
+    Check(NodesCheckArgs),
+    /// Build a loadable image of this stigfix (offline), for the scanner
+    Image(NodesImageArgs),
+    /// Apply host changes node by node: drain, run a command for the node, back to active
+    Rollout(NodesRolloutArgs),
+}
+
+/// How the scanner runs on the nodes.
+#[derive(Debug, Args)]
+pub struct ScannerArgs {
+    /// The stigfix image every node runs [default: stigfix:VERSION, as `stigfix nodes image` tags it]
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Seconds every node has to report
+    #[arg(long, default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesPlanArgs {
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 2 when a node has changes pending or open findings, 0 when clean
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesCheckArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesImageArgs {
+    /// The image's reference (a tag is added when it has none: the version)
+    #[arg(long, value_name = "REF", default_value = "stigfix")]
+    pub tag: String,
+    /// The archive to write (what `docker load -i` reads) [default: stigfix-VERSION.tar]
+    #[arg(long, value_name = "FILE.tar")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesRolloutArgs {
+    /// The command that applies and restarts a node, run here with `sh -c`; {node}, {address} and {id} are replaced (e.g. 'ssh {address} sudo stigfix apply --host-root / --yes --restart if-needed')
+    #[arg(long = "run", value_name = "COMMAND")]
+    pub command: String,
+    /// Only this node (host name or ID; repeatable) [default: the nodes whose host plan has changes]
+    #[arg(long = "node", value_name = "NAME", conflicts_with = "all")]
+    pub nodes: Vec<String>,
+    /// Every node
+    #[arg(long)]
+    pub all: bool,
+    /// Nodes taken down at once (of them one manager at most)
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_unavailable: u16,
+    /// Take a manager down even when the other managers make no quorum without it (1 or 2 managers)
+    #[arg(long)]
+    pub allow_quorum_loss: bool,
+    /// Seconds each wait of a node may take (tasks moved off, the command, back ready)
+    #[arg(long, default_value_t = 600, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_timeout: u64,
+    /// Output format of the report on stdout
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keypath;
 pub mod learned;
 pub mod lock;
+pub mod nodes;
 pub mod output;
 pub mod plan;
 pub mod playbook;

@@ -10,40 +10,61 @@ use crate::checklist::{self, Checklist, Context, FileFormat, merge};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::engine;
 use crate::error::{Error, ExitStatus, IoContext, Result};
+use crate::plan::Plan;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitStatus> {
     let engine = settings.engine()?;
     // The checklists to merge are read before any target, so a bad one fails fast.
-    let existing = match &args.merge {
-        Some(path) => {
-            let existing = merge::read_all(path)?;
-            if existing.is_empty() {
-                return Err(Error::new(format!(
-                    "{}: the folder holds no .ckl or .cklb checklist to merge",
-                    path.display()
-                )));
-            }
-            Some(existing)
-        }
-        None => None,
-    };
+    let existing = read_merge(args)?;
     let (plan, _) = engine.plan().await?;
+    let mut checklists = build(settings, &plan)?;
+    for checklist in &mut checklists {
+        checklist.asset.read_host_name();
+    }
+    deliver(settings, args, &plan, checklists, existing.as_deref())
+}
+
+/// The checklists of `--merge`, when given.
+pub(super) fn read_merge(args: &CheckArgs) -> Result<Option<Vec<merge::Existing>>> {
+    let Some(path) = &args.merge else {
+        return Ok(None);
+    };
+    let existing = merge::read_all(path)?;
+    if existing.is_empty() {
+        return Err(Error::new(format!(
+            "{}: the folder holds no .ckl or .cklb checklist to merge",
+            path.display()
+        )));
+    }
+    Ok(Some(existing))
+}
+
+/// Every checklist of a plan; an error when there is none.
+pub(super) fn build(settings: &Settings, plan: &Plan) -> Result<Vec<Checklist>> {
     let context = Context {
         narrowed: !settings.filter.rules.is_empty() || settings.filter.min_severity.is_some(),
     };
-    let mut checklists = checklist::build(&plan, &context);
+    let checklists = checklist::build(plan, &context);
     if checklists.is_empty() {
         return Err(Error::new(
             "no checklist to write: no rule of the loaded STIGs concerns the targets of this run",
         )
         .with_hint("check the --rule/--severity filters and the targets configured"));
     }
-    for checklist in &mut checklists {
-        checklist.asset.read_host_name();
-    }
+    Ok(checklists)
+}
+
+/// Merge, show or write the checklists; the exit status of the plan they come from.
+pub(super) fn deliver(
+    settings: &Settings,
+    args: &CheckArgs,
+    plan: &Plan,
+    mut checklists: Vec<Checklist>,
+    existing: Option<&[merge::Existing]>,
+) -> Result<ExitStatus> {
     unique_file_names(&mut checklists);
-    if let (Some(existing), Some(path)) = (&existing, &args.merge) {
+    if let (Some(existing), Some(path)) = (existing, &args.merge) {
         for warning in merge::merge_all(&mut checklists, existing, !path.is_dir())? {
             settings.output.warn(&warning);
         }
@@ -79,7 +100,7 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitStatus> {
                 .join(", ")
         ));
     }
-    Ok(engine::plan_status(&plan, true))
+    Ok(engine::plan_status(plan, true))
 }
 
 /// Text and JSON go to stdout, or to `--out FILE`.

@@ -4,6 +4,7 @@
 mod apply;
 mod check;
 mod login;
+mod nodes;
 mod plan;
 mod playbook;
 mod rollback;
@@ -33,6 +34,7 @@ pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> 
         Command::Snapshots(args) => snapshots::run(&Settings::resolve(global, output)?, &args),
         Command::Login => login::login(&Settings::resolve(global, output)?),
         Command::Logout => login::logout(&Settings::resolve(global, output)?),
+        Command::Nodes(command) => nodes::run(&Settings::resolve(global, output)?, command).await,
     }
 }
 

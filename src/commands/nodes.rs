@@ -95,11 +95,17 @@ async fn check(settings: &Settings, args: &NodesCheckArgs) -> Result<ExitStatus>
     let scan = scan(settings, &session, &args.scanner).await?;
     if scan.reported.is_empty() {
         failures(&scan)?;
-        return Err(Error::new("no node reported: there is no checklist to write"));
+        return Err(Error::new(
+            "no node reported: there is no checklist to write",
+        ));
     }
     let mut checklists = check::build(settings, &scan.plan)?;
     for checklist in &mut checklists {
-        let spec = checklist.asset.targets.first().map(|(spec, _)| spec.clone());
+        let spec = checklist
+            .asset
+            .targets
+            .first()
+            .map(|(spec, _)| spec.clone());
         if let Some(node) = scan
             .reported
             .iter()
@@ -121,9 +127,10 @@ async fn check(settings: &Settings, args: &NodesCheckArgs) -> Result<ExitStatus>
 
 fn build_image(settings: &Settings, args: &NodesImageArgs) -> Result<ExitStatus> {
     let reference = image::reference(Some(&args.tag))?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("stigfix-{}.tar", env!("CARGO_PKG_VERSION")))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("stigfix-{}.tar", env!("CARGO_PKG_VERSION"))));
     let files = image::files()?;
     let output = &settings.output;
     let spinner = output.spinner(&format!("writing {}", out.display()));
@@ -188,9 +195,10 @@ async fn rollout(settings: &Settings, args: &NodesRolloutArgs) -> Result<ExitSta
         scan.reported
             .iter()
             .filter(|node| {
-                scan.plan.targets.iter().any(|target| {
-                    target.spec == merge::node_spec(node) && !target.edits.is_empty()
-                })
+                scan.plan
+                    .targets
+                    .iter()
+                    .any(|target| target.spec == merge::node_spec(node) && !target.edits.is_empty())
             })
             .map(|node| node.id.clone())
             .collect::<Vec<_>>()
@@ -217,7 +225,7 @@ async fn rollout(settings: &Settings, args: &NodesRolloutArgs) -> Result<ExitSta
             allow_quorum_loss: args.allow_quorum_loss,
             node_timeout: Duration::from_secs(args.node_timeout),
         },
-        poll: Duration::from_secs(1),
+        poll: nodes::poll(Duration::from_secs(1)),
     };
     let done = driver::run(&session, &selected, &options, output).await?;
     match args.format {

@@ -107,7 +107,9 @@ pub fn files() -> Result<Vec<ImageFile>> {
                 "cannot run `ldd {}` to list the libraries stigfix needs: {error}",
                 exe.display()
             ))
-            .with_hint("install ldd (Debian/Ubuntu: libc-bin; RHEL: glibc-common) and run it again"));
+            .with_hint(
+                "install ldd (Debian/Ubuntu: libc-bin; RHEL: glibc-common) and run it again",
+            ));
         }
     };
     let stdout = String::from_utf8_lossy(&ldd.stdout);
@@ -188,11 +190,17 @@ fn write_layer(files: &[ImageFile], to: &Path) -> Result<(String, u64)> {
     for dir in &directories {
         let mut head = header(tar::EntryType::Directory, 0o755, 0);
         builder
-            .append_data(&mut head, format!("{}/", dir.trim_start_matches('/')), io::empty())
+            .append_data(
+                &mut head,
+                format!("{}/", dir.trim_start_matches('/')),
+                io::empty(),
+            )
             .map_err(fail)?;
     }
     let mut tmp = header(tar::EntryType::Directory, 0o1777, 0);
-    builder.append_data(&mut tmp, "tmp/", io::empty()).map_err(fail)?;
+    builder
+        .append_data(&mut tmp, "tmp/", io::empty())
+        .map_err(fail)?;
     let mut sorted: Vec<&ImageFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
@@ -201,7 +209,11 @@ fn write_layer(files: &[ImageFile], to: &Path) -> Result<(String, u64)> {
         let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o755;
         let mut head = header(tar::EntryType::Regular, mode | 0o444, metadata.len());
         builder
-            .append_data(&mut head, file.path.trim_start_matches('/'), source.take(metadata.len()))
+            .append_data(
+                &mut head,
+                file.path.trim_start_matches('/'),
+                source.take(metadata.len()),
+            )
             .map_err(|error| Error::io("copy into the image", &file.source, &error))?;
     }
     let hashing = builder.into_inner().map_err(fail)?;
@@ -259,7 +271,11 @@ fn config(diff_id: &str, files: &[ImageFile], created: &str) -> serde_json::Valu
     })
 }
 
-fn append_bytes<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> io::Result<()> {
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
     let mut head = header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
     builder.append_data(&mut head, path, bytes)
 }
@@ -274,8 +290,8 @@ pub fn write(out: &Path, reference: &str, files: &[ImageFile], created: &str) ->
     let archive_path = dir.join(format!(".stigfix-image-{}.tar", std::process::id()));
     let result = (|| {
         let (diff_id, layer_bytes) = write_layer(files, &layer_path)?;
-        let config = serde_json::to_vec(&config(&diff_id, files, created))
-            .expect("configs serialise");
+        let config =
+            serde_json::to_vec(&config(&diff_id, files, created)).expect("configs serialise");
         let config_id = hex::encode(Sha256::digest(&config));
         let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
         let manifest = json!([{
@@ -293,18 +309,34 @@ pub fn write(out: &Path, reference: &str, files: &[ImageFile], created: &str) ->
             .append_data(&mut head, format!("{diff_id}/"), io::empty())
             .map_err(fail)?;
         append_bytes(&mut builder, &format!("{diff_id}/VERSION"), b"1.0").map_err(fail)?;
-        append_bytes(&mut builder, &format!("{diff_id}/json"), legacy.to_string().as_bytes())
-            .map_err(fail)?;
+        append_bytes(
+            &mut builder,
+            &format!("{diff_id}/json"),
+            legacy.to_string().as_bytes(),
+        )
+        .map_err(fail)?;
         let layer = File::open(&layer_path).with_path("read", &layer_path)?;
         let mut head = header(tar::EntryType::Regular, 0o644, layer_bytes);
         builder
-            .append_data(&mut head, format!("{diff_id}/layer.tar"), layer.take(layer_bytes))
+            .append_data(
+                &mut head,
+                format!("{diff_id}/layer.tar"),
+                layer.take(layer_bytes),
+            )
             .map_err(fail)?;
         append_bytes(&mut builder, &format!("{config_id}.json"), &config).map_err(fail)?;
-        append_bytes(&mut builder, "manifest.json", manifest.to_string().as_bytes())
-            .map_err(fail)?;
-        append_bytes(&mut builder, "repositories", repositories.to_string().as_bytes())
-            .map_err(fail)?;
+        append_bytes(
+            &mut builder,
+            "manifest.json",
+            manifest.to_string().as_bytes(),
+        )
+        .map_err(fail)?;
+        append_bytes(
+            &mut builder,
+            "repositories",
+            repositories.to_string().as_bytes(),
+        )
+        .map_err(fail)?;
         let file = builder
             .into_inner()
             .map_err(fail)?
@@ -354,7 +386,10 @@ mod tests {
             reference(Some("dtr.example.mil:443/admin/stigfix")).unwrap(),
             format!("dtr.example.mil:443/admin/stigfix:{version}")
         );
-        assert_eq!(reference(Some("stigfix:nightly")).unwrap(), "stigfix:nightly");
+        assert_eq!(
+            reference(Some("stigfix:nightly")).unwrap(),
+            "stigfix:nightly"
+        );
         assert!(reference(Some("Stigfix:1")).is_err());
         assert!(reference(Some("stigfix:bad tag")).is_err());
     }
@@ -386,7 +421,13 @@ mod tests {
         }
         assert_eq!(manifest[0]["RepoTags"][0], "stigfix:test");
         assert_eq!(
-            format!("sha256:{}", manifest[0]["Config"].as_str().unwrap().trim_end_matches(".json")),
+            format!(
+                "sha256:{}",
+                manifest[0]["Config"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches(".json")
+            ),
             built.id
         );
         assert!(names.contains(&"repositories".to_string()), "{names:?}");
@@ -398,7 +439,13 @@ mod tests {
             .collect();
         assert_eq!(
             inside,
-            ["usr/", "usr/local/", "usr/local/bin/", "tmp/", "usr/local/bin/stigfix"]
+            [
+                "usr/",
+                "usr/local/",
+                "usr/local/bin/",
+                "tmp/",
+                "usr/local/bin/stigfix"
+            ]
         );
         // Nothing is left beside the archive.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);

@@ -85,12 +85,11 @@ pub fn service_spec(name: &str, spec: &JobSpec) -> Value {
 
 /// A service name no other run uses: `stigfix-scan-` and 8 hex digits.
 fn service_name() -> String {
-    let seed = format!(
-        "{} {:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    );
-    format!("stigfix-scan-{}", &crate::values::fingerprint(seed.as_bytes())[7..15])
+    let seed = format!("{} {:?}", std::process::id(), std::time::SystemTime::now());
+    format!(
+        "stigfix-scan-{}",
+        &crate::values::fingerprint(seed.as_bytes())[7..15]
+    )
 }
 
 /// Whether the job runs on `node`; `Err` with why not.
@@ -158,7 +157,9 @@ pub async fn run(
     let removed = swarm::remove_service(session, &id).await;
     match (outcome, removed) {
         (Ok(replies), Ok(())) => Ok(replies),
-        (Err(error), Ok(())) => Err(error.context(format!("the scanner service {name} was removed"))),
+        (Err(error), Ok(())) => {
+            Err(error.context(format!("the scanner service {name} was removed")))
+        }
         (_, Err(error)) => Err(error
             .context(format!("the scanner service {name} could not be removed"))
             .with_hint(format!("remove it with `docker service rm {name}`"))),
@@ -173,7 +174,10 @@ async fn collect(
     spec: &JobSpec,
     output: &Output,
 ) -> Result<Vec<NodeReply>> {
-    let expected: Vec<&Node> = nodes.iter().filter(|node| takes_job(node).is_ok()).collect();
+    let expected: Vec<&Node> = nodes
+        .iter()
+        .filter(|node| takes_job(node).is_ok())
+        .collect();
     let spinner = output.spinner(&format!("waiting for {} node(s) to report", expected.len()));
     let deadline = Instant::now() + spec.wait;
     let latest = loop {
@@ -311,15 +315,24 @@ mod tests {
             json!({"Type": "bind", "Source": "/", "Target": "/host", "ReadOnly": true})
         );
         assert_eq!(container["ReadOnly"], true);
-        assert_eq!(service["TaskTemplate"]["RestartPolicy"]["Condition"], "none");
+        assert_eq!(
+            service["TaskTemplate"]["RestartPolicy"]["Condition"],
+            "none"
+        );
         assert!(service_name().starts_with("stigfix-scan-"));
     }
 
     #[test]
     fn which_nodes_take_the_job() {
         assert!(takes_job(&node("ready", "active")).is_ok());
-        assert!(matches!(takes_job(&node("ready", "drain")), Err(Reply::Skipped(_))));
-        assert!(matches!(takes_job(&node("down", "active")), Err(Reply::Failed(_))));
+        assert!(matches!(
+            takes_job(&node("ready", "drain")),
+            Err(Reply::Skipped(_))
+        ));
+        assert!(matches!(
+            takes_job(&node("down", "active")),
+            Err(Reply::Failed(_))
+        ));
     }
 
     #[test]

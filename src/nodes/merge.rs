@@ -7,8 +7,9 @@
 //! [`node_rules`] checks that this run's host rules are those (a `--playbook` or a site-file
 //! variable that changes a host rule is refused, naming the rules); each node's plan must then
 //! carry the rules digest of exactly those rules (else the node ran another stigfix: its image
-//! is out of date). The site file's waivers are applied here, as `plan` applies them; paths
-//! under `/host` in the evidence are the node's own paths.
+//! is out of date). The site file's waivers are applied here, as `plan` applies them; the
+//! paths under `/host` in what a node printed (evidence, reasons, notes, the diff) are shown as
+//! the node's own paths.
 
 use std::collections::BTreeMap;
 
@@ -66,7 +67,12 @@ fn signature(rule: &ResolvedRule) -> String {
 /// The rules the nodes run (the shipped playbooks, no site file, this run's filters) and
 /// their digest; `Err` when this run's host rules differ from them.
 pub fn node_rules(run: &RuleSet, filter: &playbook::RuleFilter) -> crate::error::Result<String> {
-    let shipped = playbook::resolve(playbook::shipped()?, Vec::new(), &SiteFile::default(), filter)?;
+    let shipped = playbook::resolve(
+        playbook::shipped()?,
+        Vec::new(),
+        &SiteFile::default(),
+        filter,
+    )?;
     let signatures = |rules: &RuleSet| -> BTreeMap<String, String> {
         rules
             .for_target(host())
@@ -105,15 +111,6 @@ pub fn parse(stdout: &[u8], node: &Node) -> Result<PlanJson, String> {
         .map_err(|error| error.message())
 }
 
-/// The node's path for a path the task saw under `/host`.
-fn on_node(text: &str) -> String {
-    match text.strip_prefix(HOST) {
-        Some(rest) if rest.is_empty() => "/".to_string(),
-        Some(rest) if rest.starts_with('/') => rest.to_string(),
-        _ => text.to_string(),
-    }
-}
-
 fn key_path(text: &str) -> Result<KeyPath, String> {
     KeyPath::parse(text).map_err(|why| format!("a path it printed, `{text}`: {why}"))
 }
@@ -122,7 +119,7 @@ fn check(json: &CheckJson) -> Result<Check, String> {
     let expected = &json.expected;
     Ok(Check {
         path: key_path(&json.path)?,
-        source: json.source.as_deref().map(on_node),
+        source: json.source.as_deref().map(on_node_in),
         expected: Expected {
             value: expected.value.clone(),
             one_of: expected.one_of.clone(),
@@ -135,7 +132,7 @@ fn check(json: &CheckJson) -> Result<Check, String> {
         observed: match &json.observed {
             ObservedJson::Value { value, why_not_set } => Observed::Value {
                 value: value.clone(),
-                why_not_set: why_not_set.clone(),
+                why_not_set: why_not_set.as_deref().map(on_node_in),
             },
             ObservedJson::Items { total, failing } => Observed::Items {
                 total: *total,
@@ -145,26 +142,33 @@ fn check(json: &CheckJson) -> Result<Check, String> {
                         Ok(ItemValue {
                             path: key_path(&item.path)?,
                             value: item.value.clone(),
-                            why_not_set: item.why_not_set.clone(),
+                            why_not_set: item.why_not_set.as_deref().map(on_node_in),
                         })
                     })
                     .collect::<Result<_, String>>()?,
             },
             ObservedJson::Nothing { reason } => Observed::Nothing {
-                reason: reason.clone(),
+                reason: on_node_in(reason),
             },
         },
         outcome: match json.outcome {
             OutcomeJson::Pass => Outcome::Pass,
             OutcomeJson::Fail => Outcome::Fail,
-            OutcomeJson::Unknown => Outcome::Unknown(json.reason.clone().unwrap_or_default()),
+            OutcomeJson::Unknown => {
+                Outcome::Unknown(on_node_in(json.reason.as_deref().unwrap_or_default()))
+            }
             OutcomeJson::VariableUnset => Outcome::VariableUnset,
         },
     })
 }
 
 /// A rule result of the node's plan, on the node's target, with this run's waiver.
-fn rule(json: &RuleJson, spec: &TargetSpec, ours: Option<&ResolvedRule>, today: time::Date) -> Result<RuleResult, String> {
+fn rule(
+    json: &RuleJson,
+    spec: &TargetSpec,
+    ours: Option<&ResolvedRule>,
+    today: time::Date,
+) -> Result<RuleResult, String> {
     let mut result = RuleResult {
         target: Some(spec.clone()),
         kind: json.kind,
@@ -183,7 +187,7 @@ fn rule(json: &RuleJson, spec: &TargetSpec, ours: Option<&ResolvedRule>, today: 
             .map(|unfixable| {
                 Ok(Unfixable {
                     path: key_path(&unfixable.path)?,
-                    reason: unfixable.reason.clone(),
+                    reason: on_node_in(&unfixable.reason),
                 })
             })
             .collect::<Result<_, String>>()?,
@@ -264,7 +268,8 @@ pub fn node_part(
             rule(
                 json,
                 &spec,
-                ours.get(&(json.playbook.as_str(), json.stig_id.as_str())).copied(),
+                ours.get(&(json.playbook.as_str(), json.stig_id.as_str()))
+                    .copied(),
                 today,
             )
         })
@@ -278,31 +283,44 @@ pub fn node_part(
             .or_else(|| target.product.clone()),
         fingerprint: target.fingerprint.clone(),
         edits,
-        diff: target.diff.clone(),
-        actions: target.actions.clone(),
+        diff: on_node_in(&target.diff),
+        actions: target
+            .actions
+            .iter()
+            .map(|action| on_node_in(action))
+            .collect(),
         notes: target.notes.iter().map(|note| on_node_in(note)).collect(),
         refusal: None,
     };
     Ok((target_plan, results))
 }
 
-/// `/host/…` paths inside a sentence.
+/// `/host/…` paths inside a text (a sentence, a list of files, a diff): every `/host` that
+/// starts a path (at the start, or after a space, `(`, `,`, `'` or `"`) and ends at a `/` or a
+/// path's end.
 fn on_node_in(text: &str) -> String {
-    text.split(' ')
-        .map(|word| {
-            let start = word.find(HOST).filter(|at| {
-                word[at + HOST.len()..]
-                    .chars()
-                    .next()
-                    .is_none_or(|c| c == '/')
-            });
-            match start {
-                Some(at) => format!("{}{}", &word[..at], on_node(&word[at..])),
-                None => word.to_string(),
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut previous: Option<char> = None;
+    while let Some(at) = rest.find(HOST) {
+        let before = rest[..at].chars().next_back().or(previous);
+        let after = rest[at + HOST.len()..].chars().next();
+        let starts = before.is_none_or(|c| matches!(c, ' ' | '(' | ',' | '\'' | '"' | '\n' | '\t'));
+        let ends =
+            after.is_none_or(|c| c == '/' || c.is_whitespace() || matches!(c, ',' | ')' | ':'));
+        out.push_str(&rest[..at]);
+        if starts && ends {
+            if after != Some('/') {
+                out.push('/');
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+        } else {
+            out.push_str(HOST);
+        }
+        previous = Some('t');
+        rest = &rest[at + HOST.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The cluster's plan from the nodes' parts (in the order given); the rules of other targets
@@ -342,12 +360,26 @@ mod tests {
 
     #[test]
     fn host_paths_are_the_nodes_own() {
-        assert_eq!(on_node("/host/etc/docker/daemon.json:3"), "/etc/docker/daemon.json:3");
-        assert_eq!(on_node("/host"), "/");
-        assert_eq!(on_node("/hostname"), "/hostname");
+        assert_eq!(
+            on_node_in("/host/etc/docker/daemon.json:3"),
+            "/etc/docker/daemon.json:3"
+        );
+        assert_eq!(on_node_in("/host"), "/");
+        assert_eq!(
+            on_node_in("/hostname, /srv/host/x"),
+            "/hostname, /srv/host/x"
+        );
+        assert_eq!(
+            on_node_in("/lib/a.service, /host/etc/b.conf, /host/etc/docker/daemon.json"),
+            "/lib/a.service, /etc/b.conf, /etc/docker/daemon.json"
+        );
         assert_eq!(
             on_node_in("kernel FIPS mode is off (/host/proc/sys/crypto/fips_enabled = 0)"),
             "kernel FIPS mode is off (/proc/sys/crypto/fips_enabled = 0)"
+        );
+        assert_eq!(
+            on_node_in("--- /host/etc/x\n+++ /host/etc/x"),
+            "--- /etc/x\n+++ /etc/x"
         );
     }
 }

@@ -90,7 +90,7 @@ pub async fn scan(
         image: image.to_string(),
         args: task_args(&settings.filter),
         wait,
-        poll: Duration::from_millis(500),
+        poll: poll(Duration::from_millis(500)),
     };
     let replies = job::run(session, &nodes, &spec, &settings.output).await?;
     let today = crate::settings::now().date();
@@ -125,6 +125,15 @@ pub async fn scan(
         failed,
         skipped,
     })
+}
+
+/// The pause between two looks at the cluster: `default`, or `STIGFIX_POLL_MS` milliseconds
+/// (a test hook: the end-to-end tests against the simulator need not wait a second per look).
+pub fn poll(default: Duration) -> Duration {
+    std::env::var("STIGFIX_POLL_MS")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .map_or(default, Duration::from_millis)
 }
 
 /// The default image: the one `stigfix nodes image` tags.

@@ -120,8 +120,10 @@ mod tests {
         out
     }
 
-    const A: &str = "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t1";
-    const B: &str = "com.docker.swarm.node.id=n2,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t2";
+    const A: &str =
+        "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t1";
+    const B: &str =
+        "com.docker.swarm.node.id=n2,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t2";
 
     #[test]
     fn messages_are_put_back_together_per_task() {

@@ -182,7 +182,12 @@ async fn get(session: &UcpSession, path: &str) -> Result<Value> {
 }
 
 /// A write: its answer's JSON (`null` when it has none), or an error naming the URL.
-async fn write(session: &UcpSession, method: Method, path: &str, body: Option<&str>) -> Result<Value> {
+async fn write(
+    session: &UcpSession,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Value> {
     let api = session.api();
     let name = method.to_string();
     let answer = session

@@ -15,6 +15,7 @@ mod failures;
 mod golden;
 mod hardening;
 mod host;
+mod nodes;
 mod plan;
 mod playbooks;
 mod rollback;

@@ -65,7 +65,11 @@ pub fn command_for(template: &str, node: &Node) -> std::result::Result<String, S
 }
 
 /// Run the command for `node`; `Err` with what went wrong.
-async fn run_command(template: String, node: Node, timeout: Duration) -> std::result::Result<(), String> {
+async fn run_command(
+    template: String,
+    node: Node,
+    timeout: Duration,
+) -> std::result::Result<(), String> {
     let command = command_for(&template, &node)?;
     // Its output is not data: it goes to stderr with stigfix's own messages.
     let stdout = std::io::stderr()
@@ -142,9 +146,9 @@ async fn lock(session: &UcpSession, nodes: &[Node]) -> Result<String> {
     swarm::update_node(session, &leader, &leader.availability, &labels)
         .await
         .map_err(|error| {
-            error
-                .context("taking the rollout's lock")
-                .with_hint("another change to the node raced this one (another rollout?): run again")
+            error.context("taking the rollout's lock").with_hint(
+                "another change to the node raced this one (another rollout?): run again",
+            )
         })?;
     Ok(leader.id)
 }
@@ -167,8 +171,14 @@ async fn unlock(session: &UcpSession, id: &str) -> Result<()> {
 }
 
 /// Set a node's availability, as the node is now (its version and labels).
-async fn set_availability(session: &UcpSession, id: &str, availability: &str) -> std::result::Result<(), String> {
-    let node = swarm::node(session, id).await.map_err(|error| error.message())?;
+async fn set_availability(
+    session: &UcpSession,
+    id: &str,
+    availability: &str,
+) -> std::result::Result<(), String> {
+    let node = swarm::node(session, id)
+        .await
+        .map_err(|error| error.message())?;
     swarm::update_node(session, &node, availability, &node.labels)
         .await
         .map_err(|error| error.message())
@@ -178,7 +188,11 @@ async fn set_availability(session: &UcpSession, id: &str, availability: &str) ->
 async fn observe(session: &UcpSession, rollout: &Rollout, started: Instant) -> Result<Event> {
     let nodes = swarm::nodes(session).await?;
     let mut live_tasks = BTreeMap::new();
-    for step in rollout.steps.iter().filter(|step| step.phase == Phase::Drained) {
+    for step in rollout
+        .steps
+        .iter()
+        .filter(|step| step.phase == Phase::Drained)
+    {
         let tasks = swarm::node_tasks(session, &step.node.id).await?;
         live_tasks.insert(step.node.id.clone(), tasks.len());
     }
@@ -222,7 +236,9 @@ pub async fn run(
 ) -> Result<Rollout> {
     let nodes = swarm::nodes(session).await?;
     let mut rollout = Rollout::new(&nodes, selected, options.limits).map_err(|why| {
-        Error::new(why).with_hint("bring every node back to ready and active (`docker node ls`), then run again")
+        Error::new(why).with_hint(
+            "bring every node back to ready and active (`docker node ls`), then run again",
+        )
     })?;
     let locked = lock(session, &nodes).await?;
     let result = drive(session, &mut rollout, options, output).await;
@@ -250,7 +266,10 @@ pub async fn run(
         .with_hint("bring them back to ready and active (`docker node update --availability active NODE`) once their dockerd runs"));
     }
     if let Err(error) = unlocked {
-        output.warn(&format!("the rollout's lock could not be removed: {}", error.message()));
+        output.warn(&format!(
+            "the rollout's lock could not be removed: {}",
+            error.message()
+        ));
     }
     Ok(rollout)
 }
@@ -265,8 +284,10 @@ async fn drive(
     let mut commands: JoinSet<(String, std::result::Result<(), String>)> = JoinSet::new();
     let mut said = BTreeMap::new();
     let (mut interrupt, mut terminate) = (
-        signal(SignalKind::interrupt()).map_err(|error| Error::new(format!("cannot catch signals: {error}")))?,
-        signal(SignalKind::terminate()).map_err(|error| Error::new(format!("cannot catch signals: {error}")))?,
+        signal(SignalKind::interrupt())
+            .map_err(|error| Error::new(format!("cannot catch signals: {error}")))?,
+        signal(SignalKind::terminate())
+            .map_err(|error| Error::new(format!("cannot catch signals: {error}")))?,
     );
     let mut pending: Vec<Action> = Vec::new();
     let mut look = true;

@@ -276,7 +276,10 @@ impl Rollout {
     fn updated(&mut self, id: &str, result: Result<(), String>, actions: &mut Vec<Action>) {
         let timeout = self.limits.node_timeout;
         let now = self.now;
-        let interrupted = self.stopped.as_deref().is_some_and(|why| why.starts_with("interrupted"));
+        let interrupted = self
+            .stopped
+            .as_deref()
+            .is_some_and(|why| why.starts_with("interrupted"));
         let Some(step) = self.step_mut(id) else {
             return;
         };
@@ -292,7 +295,9 @@ impl Rollout {
                 step.deadline = Some(now + timeout);
             }
             (Phase::Draining, Err(why)) => {
-                step.phase = Phase::Failed(format!("the drain was refused ({why}); the node was not changed"));
+                step.phase = Phase::Failed(format!(
+                    "the drain was refused ({why}); the node was not changed"
+                ));
                 self.stop(format!("{name} could not be drained"));
             }
             (Phase::Activating, Ok(())) => {

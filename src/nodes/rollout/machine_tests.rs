@@ -77,8 +77,7 @@ impl Fake {
             let down = self.down.get(&node.id).copied().unwrap_or(0);
             node.state = if down > 0 { "down" } else { "ready" }.into();
             if node.manager {
-                node.reachability =
-                    Some(if down > 0 { "unreachable" } else { "reachable" }.into());
+                node.reachability = Some(if down > 0 { "unreachable" } else { "reachable" }.into());
             }
             if down > 0 && !self.never_back.contains(&node.id) {
                 self.down.insert(node.id.clone(), down - 1);
@@ -194,7 +193,10 @@ fn at_most_n_nodes_and_one_manager_at_a_time_workers_first_the_leader_last() {
     let mut fake = Fake::new(nodes);
     fake.run(&mut rollout);
     assert!(rollout.stopped.is_none(), "{:?}", rollout.stopped);
-    assert!(rollout.steps.iter().all(|step| step.phase == Phase::Done), "{rollout:#?}");
+    assert!(
+        rollout.steps.iter().all(|step| step.phase == Phase::Done),
+        "{rollout:#?}"
+    );
     assert_eq!(fake.worst.0, 1, "never two managers down at once");
     assert_eq!(fake.worst.1, 2, "never more than --max-unavailable nodes");
     let drains = fake.drains();
@@ -237,9 +239,20 @@ fn a_node_that_does_not_come_back_stops_the_rollout_and_is_left_drained() {
     }
     assert_eq!(rollout.untouched().len(), 5);
     let w2 = fake.nodes.iter().find(|node| node.id == "w2").unwrap();
-    assert_eq!((w2.availability.as_str(), w2.state.as_str()), ("drain", "down"));
-    let seen = &rollout.steps.iter().find(|step| step.node.id == "w2").unwrap().seen;
-    assert_eq!((seen.availability.as_str(), seen.state.as_str()), ("drain", "down"));
+    assert_eq!(
+        (w2.availability.as_str(), w2.state.as_str()),
+        ("drain", "down")
+    );
+    let seen = &rollout
+        .steps
+        .iter()
+        .find(|step| step.node.id == "w2")
+        .unwrap()
+        .seen;
+    assert_eq!(
+        (seen.availability.as_str(), seen.state.as_str()),
+        ("drain", "down")
+    );
 }
 
 #[test]
@@ -254,7 +267,11 @@ fn nodes_in_flight_when_another_fails_are_finished() {
         panic!("w1 failed");
     };
     assert!(why.contains("exit status 255"), "{why}");
-    assert_eq!(phase(&rollout, "w2"), &Phase::Done, "w2 was in flight with w1");
+    assert_eq!(
+        phase(&rollout, "w2"),
+        &Phase::Done,
+        "w2 was in flight with w1"
+    );
     assert_eq!(phase(&rollout, "w3"), &Phase::Waiting);
 }
 

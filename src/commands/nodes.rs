@@ -56,7 +56,7 @@ fn failures(scan: &Scan) -> Result<()> {
         scan.failed.len() + scan.reported.len(),
         named.join("; ")
     ))
-    .with_hint("the report covers the nodes that did; see `docker service ps` of a scanner run, or run `stigfix plan --host-root /` on the node"))
+    .with_hint("the report covers the nodes that did; on a node that did not, `stigfix plan --host-root /` shows what it finds there"))
 }
 
 async fn plan(settings: &Settings, args: &NodesPlanArgs) -> Result<ExitStatus> {

@@ -16,6 +16,7 @@ mod golden;
 mod hardening;
 mod host;
 mod nodes;
+mod nodes_swarm;
 mod plan;
 mod playbooks;
 mod rollback;

@@ -237,7 +237,7 @@ pub enum Command {
     /// List, show or validate playbooks
     #[command(subcommand)]
     Playbook(PlaybookCommand),
-    /// The host checks on every node of a Swarm cluster, run by the cluster; its image; rollouts
+    /// Every node's host checks, run by the Swarm cluster itself; its image; rollouts
     #[command(subcommand)]
     Nodes(NodesCommand),
     /// The whole cycle against a built-in simulated cluster, with no setup

@@ -47,12 +47,12 @@ fn node_output(root: &Path, extra: &[&str]) -> String {
 
 /// Three fake nodes: manager-1 with the usual findings (Ubuntu), worker-1 compliant, worker-2
 /// RHEL with a TCP listener in daemon.json.
-struct Roots {
+pub struct Roots {
     dir: tempfile::TempDir,
 }
 
 impl Roots {
-    fn new() -> Roots {
+    pub fn new() -> Roots {
         let dir = tempfile::tempdir().expect("temp dir");
         host::ubuntu_node(&dir.path().join("manager-1")).expect("ubuntu node");
         host::compliant_node(&dir.path().join("worker-1")).expect("compliant node");
@@ -65,7 +65,7 @@ impl Roots {
     }
 
     /// The cluster whose nodes print their roots' plans.
-    fn cluster(&self, extra: &[&str]) -> SimCluster {
+    pub fn cluster(&self, extra: &[&str]) -> SimCluster {
         let mut cluster = SimCluster::with_nodes(1, 2);
         for name in ["manager-1", "worker-1", "worker-2"] {
             cluster.node_mut(name).expect("node").job = SimJob::Complete {
@@ -77,7 +77,7 @@ impl Roots {
     }
 }
 
-fn env_for(cluster: SimCluster) -> TestEnv {
+pub fn env_for(cluster: SimCluster) -> TestEnv {
     let mut env = TestEnv::start(EnvOptions {
         engine: SimEngine::Cluster(cluster),
         ..EnvOptions::default()
@@ -437,7 +437,7 @@ fn without_a_ucp_url_nodes_is_a_usage_error() {
 }
 
 /// A cluster whose nodes restart when the rollout's command touches their file.
-fn restartable(managers: usize, workers: usize, dir: &Path) -> SimCluster {
+pub fn restartable(managers: usize, workers: usize, dir: &Path) -> SimCluster {
     let mut cluster = SimCluster::with_nodes(managers, workers);
     for node in &mut cluster.nodes {
         node.restart_file = Some(dir.join(&node.name));
@@ -445,7 +445,7 @@ fn restartable(managers: usize, workers: usize, dir: &Path) -> SimCluster {
     cluster
 }
 
-fn touch_command(dir: &Path) -> String {
+pub fn touch_command(dir: &Path) -> String {
     format!(
         "touch {}/{{node}} && echo {{node}} >> {}/ran",
         dir.display(),

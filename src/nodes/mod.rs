@@ -140,3 +140,32 @@ pub fn poll(default: Duration) -> Duration {
 pub fn default_image() -> String {
     format!("stigfix:{}", env!("CARGO_PKG_VERSION"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kubernetes_example_runs_what_the_swarm_job_runs() {
+        let manifest = include_str!("../../examples/kubernetes-node-scan.yaml");
+        let args = manifest
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("args:"))
+            .expect("an args: line");
+        let args: Vec<String> = serde_json::from_str(args.trim()).expect("a JSON list");
+        assert_eq!(args, task_args(&RuleFilter::default()));
+        assert!(manifest.contains(&format!("image: {}", default_image())));
+        assert!(manifest.contains(&format!("{}: \"1\"", job::LABEL)));
+        assert!(manifest.contains("mountPath: /host\n              readOnly: true"));
+    }
+
+    #[test]
+    fn filters_go_to_the_task() {
+        let filter = RuleFilter {
+            rules: vec!["DKER-EE-001050".into()],
+            min_severity: Some(crate::benchmark::Severity::High),
+        };
+        let args = task_args(&filter).join(" ");
+        assert!(args.ends_with("--rule DKER-EE-001050 --severity high"), "{args}");
+    }
+}

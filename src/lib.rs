@@ -12,14 +12,17 @@ pub mod commands;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod keypath;
 pub mod learned;
 pub mod lock;
+pub mod metrics;
 pub mod output;
 pub mod plan;
 pub mod playbook;
 pub mod render;
+pub mod runlog;
 pub mod secrets;
 pub mod settings;
 #[cfg(feature = "sim")]

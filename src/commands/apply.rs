@@ -123,6 +123,8 @@ fn check_budget(plan: &Plan, max: Option<usize>) -> Result<()> {
 /// Every cluster of an inventory run.
 async fn many(global: &GlobalArgs, fleet: &Fleet, args: ApplyArgs) -> Result<ExitStatus> {
     fleet::check_record_paths(&args.record)?;
+    // Invalid playbooks fail before any cluster is read; the clusters share the rules.
+    fleet.base.rule_set()?;
     let clusters = match &args.plan {
         Some(path) => vec![saved_plan_cluster(fleet, path)?.clone()],
         None => fleet.clusters.clone(),

@@ -28,6 +28,8 @@ pub async fn dispatch(global: &GlobalArgs, args: PlanArgs, output: Output) -> Re
         }
         Scope::Many(fleet) => {
             fleet::check_record_paths(&args.record)?;
+            // Invalid playbooks fail before any cluster is read; the clusters share the rules.
+            fleet.base.rule_set()?;
             let args = Arc::new(args);
             let each = Arc::clone(&args);
             let work: fleet::Work = Arc::new(move |settings: Settings| {

@@ -211,10 +211,7 @@ pub fn units(global: &GlobalArgs, args: &UnitArgs, output: &Output) -> Result<Ve
         "never".to_string(),
     ]);
     for path in [&log, &metrics] {
-        let parent = path.parent().unwrap_or(Path::new("/"));
-        if !parent.starts_with(LOGS_DIR) && !parent.starts_with(STATE_DIR) {
-            writable.push(parent.to_path_buf());
-        }
+        writable.push(path.parent().unwrap_or(Path::new("/")).to_path_buf());
     }
 
     let mut service = String::new();
@@ -277,6 +274,7 @@ pub fn units(global: &GlobalArgs, args: &UnitArgs, output: &Output) -> Result<Ve
     line(&format!("EnvironmentFile=-{ENVIRONMENT_FILE}"));
     line("UMask=0077");
     line("ProtectSystem=strict");
+    writable.retain(|path| !path.starts_with(STATE_DIR) && !path.starts_with(LOGS_DIR));
     writable.sort();
     writable.dedup();
     let mut rw: Vec<String> = writable

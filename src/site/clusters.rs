@@ -437,6 +437,22 @@ dtr_url = "https://dtr-lab.example.mil"
     }
 
     #[test]
+    fn the_example_inventory_loads() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/inventory.toml"
+        ));
+        let site = SiteFile::load(path).unwrap();
+        let names: Vec<&str> = site.clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["prod-east", "prod-west", "lab"]);
+        assert_eq!(site.clusters[0].credential_id(), Some("prod-east"));
+        assert_eq!(
+            site.clusters[2].password,
+            PasswordRef::Env("LAB_PASSWORD".into())
+        );
+    }
+
+    #[test]
     fn selectors_match_names_globs_and_tags() {
         let site = load(INVENTORY).unwrap();
         let picked = |selector: &str| -> Vec<&str> {

@@ -82,6 +82,55 @@ fn exec_words(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// The units in `examples/systemd/` are what `schedule print` writes for
+/// `examples/inventory.toml` installed as `/etc/stigfix/stigfix.toml` (`STIGFIX_BLESS=1`
+/// rewrites them).
+#[test]
+fn the_example_units_are_what_schedule_prints() {
+    let env = TestEnv::https();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let inventory = examples.join("inventory.toml");
+    for mode in ["check", "apply"] {
+        let mut command = env.command(&[
+            "schedule",
+            "print",
+            "--mode",
+            mode,
+            "--exec",
+            "/usr/local/bin/stigfix",
+            "--systemd-version",
+            "252",
+            "--config",
+            inventory.to_str().unwrap(),
+        ]);
+        command
+            .env_remove("STIGFIX_UCP_URL")
+            .env_remove("STIGFIX_SNAPSHOT_DIR");
+        let out = finish(command.spawn().unwrap());
+        out.assert_code(0);
+        let text = out
+            .stdout
+            .replace(inventory.to_str().unwrap(), "/etc/stigfix/stigfix.toml");
+        let (service, timer) = text
+            .split_once("\n# /etc/systemd/system/")
+            .expect("a service and a timer");
+        let timer = format!("# /etc/systemd/system/{timer}");
+        for (name, text) in [("service", service.to_string()), ("timer", timer)] {
+            let path = examples.join(format!("systemd/stigfix-{mode}.{name}"));
+            if std::env::var_os("STIGFIX_BLESS").is_some() {
+                fs::write(&path, &text).unwrap();
+            }
+            let shipped = fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                shipped,
+                text,
+                "{} is not what `stigfix schedule print --mode {mode}` writes; run STIGFIX_BLESS=1 cargo test --test e2e schedule:: and read the diff",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn the_check_and_apply_units_pass_systemd_analyze_verify() {
     let fleet = Fleet::start();

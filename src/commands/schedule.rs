@@ -192,6 +192,22 @@ pub fn units(global: &GlobalArgs, args: &UnitArgs, output: &Output) -> Result<Ve
     for playbook in &global.playbooks {
         flag("--playbook", checked(&absolute(playbook)?)?);
     }
+    // What this shell would run with: the account, the CA, the rule filters.
+    if let Some(username) = &global.username {
+        flag("--username", username.clone());
+    }
+    if let Some(ca_cert) = &global.ca_cert {
+        flag("--ca-cert", checked(&absolute(ca_cert)?)?);
+    }
+    for rule in &global.rules {
+        flag("--rule", rule.clone());
+    }
+    if let Some(severity) = global.severity {
+        let value = clap::ValueEnum::to_possible_value(&severity)
+            .map(|value| value.get_name().to_string())
+            .unwrap_or_default();
+        flag("--severity", value);
+    }
     if mode == ScheduleMode::Apply {
         let wait = if global.fleet.lock_wait > 0 {
             global.fleet.lock_wait
@@ -205,6 +221,9 @@ pub fn units(global: &GlobalArgs, args: &UnitArgs, output: &Output) -> Result<Ve
     }
     flag("--log", checked(&log)?);
     flag("--metrics", checked(&metrics)?);
+    if global.insecure {
+        exec_line.push("--insecure".to_string());
+    }
     exec_line.extend([
         "--no-progress".to_string(),
         "--color".to_string(),

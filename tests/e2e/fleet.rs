@@ -628,3 +628,37 @@ fn apply_at_a_terminal_shows_every_plan_and_asks_once() {
         .run(&["plan", "--cluster", "tag:prod", "--format", "json"])
         .assert_code(0);
 }
+
+#[test]
+fn a_cluster_left_changed_makes_the_whole_run_exit_3() {
+    let fleet = Fleet::start();
+    // west: the PUT lands, its read-back is malformed (verification fails), the restore's PUT
+    // answers 500.
+    fleet.west.ucp().malformed_reads(2, 1);
+    fleet.west.ucp().fail_writes(2, 1, 500);
+    let out = fleet.run(&["apply", "--yes"]);
+    out.assert_code(3);
+    let rows = table(&out.stdout);
+    assert_eq!(
+        rows["west"][4..7],
+        ["NOT", "RESTORED", "(3)"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(rows["east"][4], "applied");
+    assert_eq!(rows["north"][4], "failed");
+    assert!(
+        out.stdout.contains(
+            "3 cluster(s): 1 ok, 0 with changes or findings, 1 failed, 1 not restored; exit 3"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .lines()
+            .any(|line| line.starts_with("[west] error:")),
+        "{}",
+        out.stderr
+    );
+}

@@ -105,7 +105,9 @@ fn the_example_units_are_what_schedule_prints() {
         ]);
         command
             .env_remove("STIGFIX_UCP_URL")
-            .env_remove("STIGFIX_SNAPSHOT_DIR");
+            .env_remove("STIGFIX_SNAPSHOT_DIR")
+            .env_remove("STIGFIX_USERNAME")
+            .env_remove("STIGFIX_CA_CERT");
         let out = finish(command.spawn().unwrap());
         out.assert_code(0);
         let text = out
@@ -611,4 +613,55 @@ fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
     }
     assert!(!samples.is_empty(), "no samples:\n{text}");
     samples
+}
+
+#[test]
+fn one_cluster_without_an_inventory_logs_a_line_with_no_cluster() {
+    let env = TestEnv::https();
+    let out = env.run(&[
+        "plan",
+        "--detailed-exitcode",
+        "--log",
+        "runs.jsonl",
+        "--metrics",
+        "stigfix.prom",
+    ]);
+    out.assert_code(2);
+    // The output is today's: no prefix, no table.
+    assert!(out.stdout.starts_with("ucp https://"), "{}", out.stdout);
+    assert!(!out.stdout.contains("CLUSTER"), "{}", out.stdout);
+    let text = fs::read_to_string(env.path("runs.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(line["cluster"], Value::Null);
+    assert_eq!(line["exit_code"], 2);
+    let samples = parse_exposition(&fs::read_to_string(env.path("stigfix.prom")).unwrap());
+    assert!(
+        samples
+            .iter()
+            .any(|(name, labels, value)| name == "stigfix_last_run_exit_code"
+                && labels["cluster"].is_empty()
+                && *value == 2.0)
+    );
+
+    // A failed run is logged too, and keeps its error and exit code.
+    let mut command = env.command(&["plan", "--log", "runs.jsonl"]);
+    command.env("STIGFIX_PASSWORD", "wrong");
+    let out = finish(command.spawn().unwrap());
+    out.assert_code(1);
+    let text = fs::read_to_string(env.path("runs.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], 1);
+    assert!(last["error"].is_string(), "{last}");
+    assert!(!text.contains("wrong\""), "{text}");
+
+    // A log in a folder that does not exist is refused before anything is read.
+    let requests = env.sim.requests().len();
+    let out = env.run(&["plan", "--log", "nowhere/runs.jsonl"]);
+    out.assert_code(64);
+    assert!(
+        out.error_line().contains("--log nowhere/runs.jsonl"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.sim.requests().len(), requests);
 }

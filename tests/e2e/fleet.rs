@@ -1,5 +1,5 @@
-//! Many clusters (issue 12): an inventory of three clusters — two simulated (UCP + DTR, and
-//! UCP), each with its own CA and password, and one that does not answer (a closed port) —
+//! Many clusters (issue 12): an inventory of three simulated clusters — UCP + DTR, and UCP,
+//! each with its own CA and password, and one whose simulator was stopped (a closed port) —
 //! planned and applied in parallel; each converged and rolled back on its own.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ pub const EAST_PASSWORD: &str = PASSWORD;
 pub const WEST_PASSWORD: &str = "west-Pa55-41b7aa";
 
 /// Three clusters: `east` (UCP + DTR; the [`TestEnv`]'s simulator), `west` (UCP; another
-/// simulator) and `north` (a port nobody listens on).
+/// simulator) and `north` (a third simulator, stopped: its port is closed).
 pub struct Fleet {
     pub env: TestEnv,
     pub west: Simulator,
@@ -52,11 +52,16 @@ impl Fleet {
         })
         .expect("start the west simulator");
         std::fs::write(env.path("west-ca.pem"), west.ca_pem().expect("tls")).unwrap();
+        // A third cluster that went down: its simulator stopped, its port closed.
         let north = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            drop(listener);
-            format!("https://127.0.0.1:{port}")
+            let simulator = Simulator::start(SimOptions {
+                tls: true,
+                ..SimOptions::default()
+            })
+            .expect("start the north simulator");
+            let url = simulator.url();
+            simulator.shutdown();
+            url
         };
         let credentials = env.path("credentials");
         std::fs::create_dir_all(&credentials).unwrap();

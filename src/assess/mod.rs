@@ -293,8 +293,9 @@ mod tests {
         resolve(shipped().unwrap(), vec![], site, &RuleFilter::default())
             .unwrap()
             .rules
-            .into_iter()
+            .iter()
             .filter(|rule| rule.rule.target == crate::targets::ucp::KIND)
+            .cloned()
             .collect()
     }
 
@@ -526,6 +527,7 @@ settings = [{ path = "dockerd.tcp_hosts", value = [] }]
         )
         .unwrap()
         .rules
+        .to_vec()
     }
 
     #[test]

@@ -18,11 +18,31 @@ pub async fn run(settings: &Settings, args: &ApplyArgs) -> Result<ExitStatus> {
         None => {
             let engine = settings.engine()?;
             let locks = engine.lock()?;
-            let (plan, states) = engine.plan().await?;
             let output = &settings.output;
+            if args.yes && engine.streams() {
+                return apply_streaming(&engine, &locks, output).await;
+            }
+            let (plan, states) = engine.plan().await?;
             run_apply(&engine, &plan, &locks, Some(states), args.yes, true, output).await
         }
     }
+}
+
+/// `apply --yes` with a target that streams (a DTR's repositories): the changes of the first
+/// pages are written while later pages are read, so the plan — complete, of everything read —
+/// is shown once the writes are over.
+async fn apply_streaming(engine: &Engine, locks: &Locks, output: &Output) -> Result<ExitStatus> {
+    let (plan, snapshot) = engine.apply_streaming(locks).await?;
+    output.data(&render::text(&plan, output));
+    match snapshot {
+        Some(snapshot) => output.status(&format!(
+            "Applied {} change(s). Undo with `stigfix rollback {}` (or `--last`).",
+            plan.change_count(),
+            snapshot.id()
+        )),
+        None => output.status("Nothing to change: every enforced rule is already compliant."),
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// A saved plan is applied only as the playbooks produce it: the same playbooks, variables,

@@ -4,6 +4,8 @@
 
 mod rollback;
 mod signals;
+#[cfg(all(test, feature = "sim"))]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 mod transaction;
@@ -19,9 +21,9 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::lock::{self, Locks};
 use crate::output::Output;
 use crate::plan::{Plan, TargetPlan};
-use crate::playbook::RuleSet;
+use crate::playbook::{Match, ResolvedRule, RuleSet};
 use crate::snapshot::Snapshot;
-use crate::targets::{LiveState, Target, TargetSpec, Written, registry};
+use crate::targets::{LiveState, Streaming, Target, TargetSpec, Written, registry};
 use transaction::{Header, Step, Work};
 
 /// Everything a run needs, resolved from flags, environment and the site file.
@@ -202,6 +204,120 @@ impl Engine {
         };
         self.transact(header, steps).await.map(Some)
     }
+}
+
+impl Engine {
+    /// Whether an unattended apply streams: some target of the run reads, plans and writes page
+    /// by page (see [`Engine::apply_streaming`]).
+    pub fn streams(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|target| self.streaming(target.as_ref()).is_some())
+    }
+
+    /// A target's streaming side, when it has one and every rule of its kind is decided item
+    /// by item (so the edits of the parts read are those of the whole state).
+    fn streaming<'t>(&self, target: &'t dyn Target) -> Option<&'t dyn Streaming> {
+        let kind = target.spec().kind;
+        target
+            .streaming()
+            .filter(|_| self.rules.for_target(kind).all(item_by_item))
+    }
+
+    /// The unattended apply (`apply --yes`, no saved plan): like [`Engine::plan`] then
+    /// [`Engine::apply`], but a streaming target starts writing the changes of the first
+    /// pages it reads while later pages are still read, each batch journaled in the snapshot
+    /// (fsynced) before it is written. Returns the plan of everything read — complete, made
+    /// once the writes are over — and the snapshot (`None` when nothing was changed).
+    pub async fn apply_streaming(&self, _locks: &Locks) -> Result<(Plan, Option<Snapshot>)> {
+        let labels: Vec<String> = self.targets.iter().map(|t| t.spec().label()).collect();
+        let spinner = self
+            .output
+            .spinner(&format!("reading {}", labels.join(", ")));
+        let reads = join_all(self.targets.iter().map(|target| async move {
+            match self.streaming(target.as_ref()) {
+                Some(streaming) => streaming.read_head().await,
+                None => target.read().await,
+            }
+        }))
+        .await;
+        spinner.finish_and_clear();
+        let mut steps = Vec::new();
+        // Per target: its step, or the state read when it has nothing to write.
+        let mut slots: Vec<std::result::Result<usize, Box<dyn LiveState>>> = Vec::new();
+        for (target, live) in self.targets.iter().zip(reads) {
+            let (target, live) = (target.as_ref(), live?);
+            let work = if self.streaming(target).is_some() {
+                Work::Stream
+            } else {
+                let spec = target.spec();
+                let (_, edits) = assess::assess(
+                    self.rules.for_target(spec.kind),
+                    live.as_ref(),
+                    self.today(),
+                    Some(spec),
+                );
+                if edits.is_empty() {
+                    slots.push(Err(live));
+                    continue;
+                }
+                Work::Edits(edits)
+            };
+            let edits = match &work {
+                Work::Edits(edits) => edits.as_slice(),
+                _ => &[],
+            };
+            slots.push(Ok(steps.len()));
+            steps.push(Step {
+                target,
+                saved: live.saved(edits)?,
+                written: Written::of(edits),
+                before: live,
+                work,
+            });
+        }
+        let header = Header {
+            command: "apply",
+            // The plan is complete only once every page is read: recorded then.
+            plan_digest: "pending: streamed".into(),
+            rollback_of: None,
+        };
+        let mut snapshot = self.transaction(header, &mut steps).await?;
+        let mut befores: Vec<Option<Box<dyn LiveState>>> =
+            steps.into_iter().map(|step| Some(step.before)).collect();
+        let states: States = slots
+            .into_iter()
+            .map(|slot| match slot {
+                Ok(index) => befores[index].take().expect("each step once"),
+                Err(live) => live,
+            })
+            .collect();
+        let plan = self.build_plan(&states)?;
+        if let Some(snapshot) = &mut snapshot {
+            snapshot.manifest.plan_digest = plan.digest();
+            if let Err(error) = snapshot.save_manifest() {
+                self.output.warn(&format!(
+                    "the change is applied and verified, but snapshot {} could not record the plan's digest: {}",
+                    snapshot.id(),
+                    error.message()
+                ));
+            }
+        }
+        Ok((plan, snapshot))
+    }
+}
+
+/// Whether a rule's edits for part of a target's items are its edits for those items in the
+/// whole state. A rule that passes when any of several item lists passes is not: one part can
+/// pass on one list while the whole fails on both.
+fn item_by_item(rule: &ResolvedRule) -> bool {
+    rule.rule.matching == Match::All
+        || rule
+            .settings
+            .iter()
+            .filter(|setting| setting.path().is_pattern())
+            .count()
+            <= 1
 }
 
 /// The exit status of a finished plan under `--detailed-exitcode`.

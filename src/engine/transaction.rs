@@ -2,19 +2,26 @@
 //!
 //! 1. the caller holds the targets' locks and has read their states under them (the freshness
 //!    check is done before a transaction starts, in one place: `Engine::fresh_states`);
-//! 2. a snapshot — the write-ahead journal — holds each target's saved state and what the
-//!    change writes, fsynced before the first write;
-//! 3. SIGINT and SIGTERM are caught from there on;
+//! 2. SIGINT and SIGTERM are caught from the start;
+//! 3. a snapshot — the write-ahead journal — holds each target's saved state and what the
+//!    change writes, fsynced before the first write (a transaction that ends up writing
+//!    nothing leaves none);
 //! 4. targets are changed one at a time, each marked `applying` before its first write and
-//!    `applied` once its values are verified;
+//!    `applied` once its values are verified. A streamed step ([`Work::Stream`]) reads, plans
+//!    and writes its target page by page: each batch of edits is appended to the journal
+//!    (fsynced) before the target may write it, and once the stream is over the edits must be
+//!    exactly those the whole state read gives;
 //! 5. on any failure every target that may have changed — acknowledged or in flight — is
 //!    restored: only the settings that still hold the value this run wrote are put back (a
 //!    change another writer made since is reported, never overwritten), then verified.
 
+use std::collections::HashSet;
+
 use crate::assess;
 use crate::error::{Error, Result};
+use crate::keypath::KeyPath;
 use crate::snapshot::{self, Entry, Snapshot, TargetState};
-use crate::targets::{Edit, LiveState, Saved, Stop, Target, Written};
+use crate::targets::{Edit, LiveState, Saved, Sink, Stop, Target, Written};
 use crate::values::display_value;
 
 use super::Engine;
@@ -26,6 +33,10 @@ pub(super) enum Work {
     Edits(Vec<Edit>),
     /// Put saved values back (a rollback).
     Restore { saved: Saved, scope: Vec<Written> },
+    /// Read, plan and write the target page by page (a [`crate::targets::Streaming`] target in
+    /// an unattended apply). Until the stream is over the step's `before` is the target's
+    /// head; then it is the whole state read. Its `saved` and `written` grow with the journal.
+    Stream,
 }
 
 /// One target's part of a transaction.
@@ -56,10 +67,116 @@ enum Restored {
     Failed(Error),
 }
 
+/// The transaction's snapshot, made right before its first write.
+struct Pending {
+    header: Option<snapshot::Header>,
+    entries: Vec<Entry>,
+    snapshot: Option<Snapshot>,
+}
+
+impl Pending {
+    /// Mark the target of step `index` `applying` (durably), writing the snapshot first when
+    /// this is the transaction's first write.
+    fn begin(&mut self, engine: &Engine, index: usize) -> Result<&mut Snapshot> {
+        if self.snapshot.is_none() {
+            let header = self.header.take().expect("a snapshot is made once");
+            let made = Snapshot::create(&engine.snapshot_dir, header, &self.entries)?;
+            engine.output.status(&format!(
+                "Snapshot {} written to {}",
+                made.id(),
+                made.dir.display()
+            ));
+            self.snapshot = Some(made);
+        }
+        let snapshot = self.snapshot.as_mut().expect("made above");
+        snapshot.set_state(index, TargetState::Applying, None)?;
+        Ok(snapshot)
+    }
+}
+
+/// The engine's side of a streamed step: plans each part the target read, and journals the
+/// edits (fsynced) before handing them back to be written.
+struct StepSink<'t> {
+    engine: &'t Engine,
+    pending: &'t mut Pending,
+    index: usize,
+    target: &'t dyn Target,
+    started: bool,
+    planned: HashSet<KeyPath>,
+    edits: Vec<Edit>,
+    saved: Saved,
+    written: Vec<Written>,
+}
+
+#[async_trait::async_trait]
+impl Sink for StepSink<'_> {
+    async fn plan(&mut self, part: &dyn LiveState) -> Result<Vec<Edit>> {
+        let spec = self.target.spec();
+        let (_, edits) = assess::assess(
+            self.engine.rules.for_target(spec.kind),
+            part,
+            self.engine.today(),
+            Some(spec),
+        );
+        let new: Vec<Edit> = edits
+            .into_iter()
+            .filter(|edit| !self.planned.contains(&edit.path))
+            .collect();
+        if new.is_empty() {
+            return Ok(new);
+        }
+        let saved = part.saved(&new)?;
+        let written = Written::of(&new);
+        let snapshot = if self.started {
+            self.pending
+                .snapshot
+                .as_mut()
+                .expect("made at the first batch")
+        } else {
+            self.pending.begin(self.engine, self.index)?
+        };
+        self.started = true;
+        let journal = snapshot.journal_file(self.index).ok_or_else(|| {
+            Error::new("a streamed target has no journal in the snapshot (a bug in stigfix)")
+        })?;
+        // Appending waits for the disk: off the threads that carry the writes in flight.
+        let (batch, items) = (saved.clone(), written.clone());
+        tokio::task::spawn_blocking(move || journal.append(&batch, &items))
+            .await
+            .map_err(|error| {
+                Error::new(format!("the snapshot journal's writer failed: {error}"))
+            })??;
+        snapshot::merge_saved(&mut self.saved, &saved)?;
+        self.written.extend(written);
+        self.planned
+            .extend(new.iter().map(|edit| edit.path.clone()));
+        self.edits.extend(new.iter().cloned());
+        Ok(new)
+    }
+}
+
 impl Engine {
-    /// Run a transaction; the snapshot it wrote, or an error that says what state each target
-    /// is in (exit 1 when every target is back, 3 when one could not be restored).
-    pub(super) async fn transact(&self, header: Header, steps: Vec<Step<'_>>) -> Result<Snapshot> {
+    /// Run a transaction that writes (every step has its edits or its restore); the snapshot
+    /// it wrote, or an error that says what state each target is in (exit 1 when every target
+    /// is back, 3 when one could not be restored).
+    pub(super) async fn transact(
+        &self,
+        header: Header,
+        mut steps: Vec<Step<'_>>,
+    ) -> Result<Snapshot> {
+        self.transaction(header, &mut steps)
+            .await?
+            .ok_or_else(|| Error::new("the transaction wrote nothing (a bug in stigfix)"))
+    }
+
+    /// Run a transaction. `None` when nothing was written (streamed steps that found nothing
+    /// to change): no snapshot. A streamed step's `before` is the whole state read afterwards.
+    pub(super) async fn transaction(
+        &self,
+        header: Header,
+        steps: &mut [Step<'_>],
+    ) -> Result<Option<Snapshot>> {
+        let command = header.command;
         let entries: Vec<Entry> = steps
             .iter()
             .map(|step| Entry {
@@ -68,46 +185,55 @@ impl Engine {
                 saved: step.saved.clone(),
                 written: step.written.clone(),
                 fingerprint_before: step.before.fingerprint().to_string(),
+                streamed: matches!(step.work, Work::Stream),
             })
             .collect();
-        let mut snapshot = Snapshot::create(
-            &self.snapshot_dir,
-            snapshot::Header {
+        let mut pending = Pending {
+            header: Some(snapshot::Header {
                 id: snapshot::new_id(),
                 created_at: self.timestamp(),
-                command: header.command.to_string(),
+                command: command.to_string(),
                 plan_digest: header.plan_digest,
                 rollback_of: header.rollback_of,
                 insecure: self.insecure,
-            },
-            &entries,
-        )?;
-        self.output.status(&format!(
-            "Snapshot {} written to {}",
-            snapshot.id(),
-            snapshot.dir.display()
-        ));
+            }),
+            entries,
+            snapshot: None,
+        };
         let signals = Signals::catch()?;
         let stop = signals.stop();
         for index in 0..steps.len() {
-            let step = &steps[index];
-            let label = step.target.spec().label();
-            let outcome = match snapshot.set_state(index, TargetState::Applying, None) {
-                Ok(()) => self.run_step(step, stop).await,
-                Err(error) => Err(error),
+            let label = steps[index].target.spec().label();
+            let outcome = if matches!(steps[index].work, Work::Stream) {
+                self.run_stream(&mut pending, &mut steps[index], index, stop)
+                    .await
+            } else {
+                match pending.begin(self, index) {
+                    Ok(_) => self.run_step(&steps[index], stop).await.map(Some),
+                    Err(error) => Err(error),
+                }
             };
             // A manifest that cannot record the change is a failure too: restore rather than
             // leave a change no snapshot describes.
-            let recorded = outcome.and_then(|after| {
-                snapshot.set_state(
+            let recorded = outcome.and_then(|after| match (after, pending.snapshot.as_mut()) {
+                (Some(after), Some(snapshot)) => snapshot.set_state(
                     index,
                     TargetState::Applied,
                     Some(after.fingerprint().to_string()),
-                )
+                ),
+                _ => Ok(()),
             });
             if let Err(error) = recorded {
-                let command = header.command;
                 let failure = error.context(format!("{command} failed on {label}"));
+                let Some(mut snapshot) = pending.snapshot else {
+                    // No write was sent: there is nothing to restore, and no snapshot.
+                    let hint = failure.hint().map(str::to_string);
+                    let error = Error::new(format!("{}\nNothing was changed.", failure.message()));
+                    return Err(match hint {
+                        Some(hint) => error.with_hint(hint),
+                        None => error,
+                    });
+                };
                 // Undoing a rollback puts back what the rollback changed.
                 let verb = if command == "rollback" {
                     "put back"
@@ -115,11 +241,90 @@ impl Engine {
                     "restored"
                 };
                 return Err(self
-                    .recover(&mut snapshot, &steps, index + 1, failure, verb)
+                    .recover(&mut snapshot, steps, index + 1, failure, verb)
                     .await);
             }
         }
-        Ok(snapshot)
+        Ok(pending.snapshot)
+    }
+
+    /// Run a streamed step: the target reads, the sink plans and journals, the target writes.
+    /// Afterwards the step's `saved` and `written` are everything journaled (what a restore
+    /// must look at), and its `before` the whole state read. `None` when nothing needed a write.
+    async fn run_stream(
+        &self,
+        pending: &mut Pending,
+        step: &mut Step<'_>,
+        index: usize,
+        stop: &Stop,
+    ) -> Result<Option<Box<dyn LiveState>>> {
+        let target = step.target;
+        let streaming = target.streaming().ok_or_else(|| {
+            Error::new(format!(
+                "{} cannot stream (a bug in stigfix)",
+                target.spec().label()
+            ))
+        })?;
+        let mut sink = StepSink {
+            engine: self,
+            pending,
+            index,
+            target,
+            started: false,
+            planned: HashSet::new(),
+            edits: Vec::new(),
+            saved: step.saved.clone(),
+            written: Vec::new(),
+        };
+        let streamed = streaming
+            .stream(step.before.as_ref(), &mut sink, stop)
+            .await;
+        let StepSink {
+            pending,
+            started,
+            edits,
+            saved,
+            written,
+            ..
+        } = sink;
+        step.saved = saved;
+        step.written = written;
+        let streamed = match streamed {
+            Ok(streamed) => streamed,
+            Err(error) => {
+                if started && let Some(snapshot) = pending.snapshot.as_mut() {
+                    // Best effort: the journal is complete either way; this only lists it.
+                    let _ = snapshot.seal_journal(index, None);
+                }
+                return Err(error);
+            }
+        };
+        step.before = streamed.before;
+        if started && let Some(snapshot) = pending.snapshot.as_mut() {
+            snapshot.seal_journal(index, Some(step.before.fingerprint().to_string()))?;
+        }
+        stop.check()?;
+        // What was written page by page must be exactly what the whole state gives.
+        let spec = target.spec();
+        let (_, whole) = assess::assess(
+            self.rules.for_target(spec.kind),
+            step.before.as_ref(),
+            self.today(),
+            Some(spec),
+        );
+        if let Some(path) = first_difference(&whole, &edits) {
+            return Err(Error::new(format!(
+                "{} was planned page by page, and `{path}` differs from the plan of the whole state (a rule that is not decided item by item)",
+                spec.label()
+            ))
+            .with_hint("run `stigfix apply` without --yes, or with a saved plan: those plan the whole state first"));
+        }
+        if edits.is_empty() {
+            return Ok(None);
+        }
+        self.finish_edits(target, &edits, streamed.after.as_ref())
+            .await?;
+        Ok(Some(streamed.after))
     }
 
     /// Write one step, verify it, and do what follows it (a restart).
@@ -135,20 +340,12 @@ impl Engine {
                 spinner.finish_and_clear();
                 let after = written?;
                 stop.check()?;
-                self.verify(target, edits, after.as_ref())?;
-                for line in after.learned() {
-                    self.output.warn(&format!("{label}: {line}"));
-                }
-                for line in target.post_apply(edits).await? {
-                    self.output.status(&format!("{label}: {line}"));
-                }
-                self.output.status(&format!(
-                    "{} {label}: {} change(s) applied and verified",
-                    self.output.green("✓"),
-                    edits.len()
-                ));
+                self.finish_edits(target, edits, after.as_ref()).await?;
                 Ok(after)
             }
+            Work::Stream => Err(Error::new(format!(
+                "{label} streams: its step is not run like this (a bug in stigfix)"
+            ))),
             Work::Restore { saved, scope } => {
                 let after = target.restore(step.before.as_ref(), saved, scope).await?;
                 stop.check()?;
@@ -162,6 +359,29 @@ impl Engine {
                 Ok(after)
             }
         }
+    }
+
+    /// After the writes of `edits`: verify them, and do what follows (a restart).
+    async fn finish_edits(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
+        let label = target.spec().label();
+        self.verify(target, edits, after)?;
+        for line in after.learned() {
+            self.output.warn(&format!("{label}: {line}"));
+        }
+        for line in target.post_apply(edits).await? {
+            self.output.status(&format!("{label}: {line}"));
+        }
+        self.output.status(&format!(
+            "{} {label}: {} change(s) applied and verified",
+            self.output.green("✓"),
+            edits.len()
+        ));
+        Ok(())
     }
 
     /// The plan must now be empty for the rules the edits were made for.
@@ -204,6 +424,12 @@ impl Engine {
         for index in (0..count).rev() {
             let step = &steps[index];
             let label = step.target.spec().label();
+            if snapshot.manifest.targets[index].state == TargetState::Saved {
+                // Never marked `applying`: no write to it was sent (a stream that failed
+                // before its first batch).
+                lines.push(format!("{label} was not touched"));
+                continue;
+            }
             self.output.status(&format!(
                 "Rolling back {label} from snapshot {}",
                 snapshot.id()
@@ -333,4 +559,27 @@ pub(super) fn classify(now: &dyn LiveState, written: &[Written]) -> Sorted {
         }
     }
     sorted
+}
+
+/// The first path where two sets of edits differ (a path missing from one, or another value).
+fn first_difference(whole: &[Edit], streamed: &[Edit]) -> Option<KeyPath> {
+    let by_path: std::collections::HashMap<&KeyPath, &Edit> =
+        streamed.iter().map(|edit| (&edit.path, edit)).collect();
+    whole
+        .iter()
+        .find(|edit| {
+            by_path
+                .get(&edit.path)
+                .is_none_or(|other| other.after != edit.after || other.before != edit.before)
+        })
+        .map(|edit| edit.path.clone())
+        .or_else(|| {
+            (whole.len() != streamed.len()).then(|| {
+                let planned: HashSet<&KeyPath> = whole.iter().map(|edit| &edit.path).collect();
+                streamed
+                    .iter()
+                    .find(|edit| !planned.contains(&edit.path))
+                    .map(|edit| edit.path.clone())
+            })?
+        })
 }

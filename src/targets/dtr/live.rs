@@ -113,6 +113,23 @@ impl DtrLive {
         }
     }
 
+    /// This state with `repositories` in place of its own (a head with a page of them, or
+    /// with all of them).
+    pub(super) fn with_repositories(
+        &self,
+        repositories: BTreeMap<String, Map<String, Value>>,
+    ) -> DtrLive {
+        let mut live = DtrLive::new(
+            self.base.clone(),
+            self.settings.clone(),
+            self.scan.clone(),
+            repositories,
+            self.cve_db.clone(),
+        );
+        live.product = self.product.clone();
+        live
+    }
+
     fn compute_fingerprint(
         settings: &Map<String, Value>,
         scan: &ScanStatus,

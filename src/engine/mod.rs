@@ -39,6 +39,9 @@ pub struct Engine {
 /// The states a run read, one per target, in the engine's target order.
 pub type States = Vec<Box<dyn LiveState>>;
 
+/// A target's assessment: its rule results and the edits that fix them.
+type Assessed = (Vec<assess::RuleResult>, Vec<crate::targets::Edit>);
+
 impl Engine {
     fn today(&self) -> time::Date {
         self.now.date()
@@ -83,16 +86,29 @@ impl Engine {
 
     /// Assess every rule against the states read and build the plan (pure past the reads).
     pub fn build_plan(&self, states: &[Box<dyn LiveState>]) -> Result<Plan> {
+        self.plan_of(states, Vec::new())
+    }
+
+    /// The plan of `states`, taking a target's assessment from `assessed` where it has one
+    /// (made of the same state already).
+    fn plan_of(
+        &self,
+        states: &[Box<dyn LiveState>],
+        mut assessed: Vec<Option<Assessed>>,
+    ) -> Result<Plan> {
+        assessed.resize_with(states.len(), || None);
         let mut results = Vec::new();
         let mut targets = Vec::new();
-        for (target, live) in self.targets.iter().zip(states) {
+        for ((target, live), assessed) in self.targets.iter().zip(states).zip(assessed) {
             let spec = target.spec();
-            let (rule_results, edits) = assess::assess(
-                self.rules.for_target(spec.kind),
-                live.as_ref(),
-                self.today(),
-                Some(spec),
-            );
+            let (rule_results, edits) = assessed.unwrap_or_else(|| {
+                assess::assess(
+                    self.rules.for_target(spec.kind),
+                    live.as_ref(),
+                    self.today(),
+                    Some(spec),
+                )
+            });
             results.extend(rule_results);
             let diff = if edits.is_empty() {
                 String::new()
@@ -248,7 +264,7 @@ impl Engine {
         for (target, live) in self.targets.iter().zip(reads) {
             let (target, live) = (target.as_ref(), live?);
             let work = if self.streaming(target).is_some() {
-                Work::Stream
+                Work::Stream { assessed: None }
             } else {
                 let spec = target.spec();
                 let (_, edits) = assess::assess(
@@ -283,16 +299,27 @@ impl Engine {
             rollback_of: None,
         };
         let mut snapshot = self.transaction(header, &mut steps).await?;
-        let mut befores: Vec<Option<Box<dyn LiveState>>> =
-            steps.into_iter().map(|step| Some(step.before)).collect();
-        let states: States = slots
+        let mut done: Vec<Option<(Box<dyn LiveState>, Option<Assessed>)>> = steps
             .into_iter()
-            .map(|slot| match slot {
-                Ok(index) => befores[index].take().expect("each step once"),
-                Err(live) => live,
+            .map(|step| {
+                let assessed = match step.work {
+                    Work::Stream { assessed } => assessed,
+                    _ => None,
+                };
+                Some((step.before, assessed))
             })
             .collect();
-        let plan = self.build_plan(&states)?;
+        let mut states = States::new();
+        let mut assessed = Vec::new();
+        for slot in slots {
+            let (live, assessment) = match slot {
+                Ok(index) => done[index].take().expect("each step once"),
+                Err(live) => (live, None),
+            };
+            states.push(live);
+            assessed.push(assessment);
+        }
+        let plan = self.plan_of(&states, assessed)?;
         if let Some(snapshot) = &mut snapshot {
             snapshot.manifest.plan_digest = plan.digest();
             if let Err(error) = snapshot.save_manifest() {

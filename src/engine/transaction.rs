@@ -35,8 +35,11 @@ pub(super) enum Work {
     Restore { saved: Saved, scope: Vec<Written> },
     /// Read, plan and write the target page by page (a [`crate::targets::Streaming`] target in
     /// an unattended apply). Until the stream is over the step's `before` is the target's
-    /// head; then it is the whole state read. Its `saved` and `written` grow with the journal.
-    Stream,
+    /// head; then it is the whole state read, and `assessed` its assessment (the rule results
+    /// and edits the plan shows). Its `saved` and `written` grow with the journal.
+    Stream {
+        assessed: Option<super::Assessed>,
+    },
 }
 
 /// One target's part of a transaction.
@@ -104,7 +107,8 @@ struct StepSink<'t> {
     started: bool,
     planned: HashSet<KeyPath>,
     edits: Vec<Edit>,
-    saved: Saved,
+    /// The step's saved state with every batch journaled merged in.
+    saved: serde_json::Value,
     written: Vec<Written>,
 }
 
@@ -146,7 +150,7 @@ impl Sink for StepSink<'_> {
             .map_err(|error| {
                 Error::new(format!("the snapshot journal's writer failed: {error}"))
             })??;
-        snapshot::merge_saved(&mut self.saved, &saved)?;
+        snapshot::merge_saved(&mut self.saved, snapshot::saved_json(&saved)?);
         self.written.extend(written);
         self.planned
             .extend(new.iter().map(|edit| edit.path.clone()));
@@ -185,7 +189,7 @@ impl Engine {
                 saved: step.saved.clone(),
                 written: step.written.clone(),
                 fingerprint_before: step.before.fingerprint().to_string(),
-                streamed: matches!(step.work, Work::Stream),
+                streamed: matches!(step.work, Work::Stream { .. }),
             })
             .collect();
         let mut pending = Pending {
@@ -204,7 +208,7 @@ impl Engine {
         let stop = signals.stop();
         for index in 0..steps.len() {
             let label = steps[index].target.spec().label();
-            let outcome = if matches!(steps[index].work, Work::Stream) {
+            let outcome = if matches!(steps[index].work, Work::Stream { .. }) {
                 self.run_stream(&mut pending, &mut steps[index], index, stop)
                     .await
             } else {
@@ -273,7 +277,7 @@ impl Engine {
             started: false,
             planned: HashSet::new(),
             edits: Vec::new(),
-            saved: step.saved.clone(),
+            saved: snapshot::saved_json(&step.saved)?,
             written: Vec::new(),
         };
         let streamed = streaming
@@ -287,32 +291,42 @@ impl Engine {
             written,
             ..
         } = sink;
-        step.saved = saved;
+        if started {
+            step.saved.bytes = serde_json::to_vec_pretty(&saved).expect("JSON serialises");
+        }
         step.written = written;
         let streamed = match streamed {
             Ok(streamed) => streamed,
             Err(error) => {
                 if started && let Some(snapshot) = pending.snapshot.as_mut() {
                     // Best effort: the journal is complete either way; this only lists it.
-                    let _ = snapshot.seal_journal(index, None);
+                    let _ = snapshot.seal_journal(index, None, &step.written);
                 }
                 return Err(error);
             }
         };
         step.before = streamed.before;
         if started && let Some(snapshot) = pending.snapshot.as_mut() {
-            snapshot.seal_journal(index, Some(step.before.fingerprint().to_string()))?;
+            snapshot.seal_journal(
+                index,
+                Some(step.before.fingerprint().to_string()),
+                &step.written,
+            )?;
         }
         stop.check()?;
         // What was written page by page must be exactly what the whole state gives.
         let spec = target.spec();
-        let (_, whole) = assess::assess(
+        let (results, whole) = assess::assess(
             self.rules.for_target(spec.kind),
             step.before.as_ref(),
             self.today(),
             Some(spec),
         );
-        if let Some(path) = first_difference(&whole, &edits) {
+        let difference = first_difference(&whole, &edits);
+        step.work = Work::Stream {
+            assessed: Some((results, whole)),
+        };
+        if let Some(path) = difference {
             return Err(Error::new(format!(
                 "{} was planned page by page, and `{path}` differs from the plan of the whole state (a rule that is not decided item by item)",
                 spec.label()
@@ -343,7 +357,7 @@ impl Engine {
                 self.finish_edits(target, edits, after.as_ref()).await?;
                 Ok(after)
             }
-            Work::Stream => Err(Error::new(format!(
+            Work::Stream { .. } => Err(Error::new(format!(
                 "{label} streams: its step is not run like this (a bug in stigfix)"
             ))),
             Work::Restore { saved, scope } => {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{ManifestTarget, Snapshot, sync_dir};
+use super::{ManifestTarget, Snapshot};
 use crate::error::{Error, IoContext, Result};
 use crate::targets::{Saved, Written};
 use crate::values::fingerprint;
@@ -73,15 +73,8 @@ impl JournalFile {
     }
 }
 
-/// Merge `delta`, a batch's saved state, into `base` (both JSON objects).
-pub fn merge_saved(base: &mut Saved, delta: &Saved) -> Result<()> {
-    let mut merged = saved_json(base)?;
-    merge(&mut merged, saved_json(delta)?);
-    base.bytes = serde_json::to_vec_pretty(&merged).expect("JSON serialises");
-    Ok(())
-}
-
-fn saved_json(saved: &Saved) -> Result<Value> {
+/// A streamed target's saved state as JSON, to merge batches into with [`merge_saved`].
+pub fn saved_json(saved: &Saved) -> Result<Value> {
     match serde_json::from_slice(&saved.bytes) {
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(Error::new(format!(
@@ -91,12 +84,14 @@ fn saved_json(saved: &Saved) -> Result<Value> {
     }
 }
 
-fn merge(base: &mut Value, delta: Value) {
+/// Merge `delta`, a batch's saved state, into `base`: objects key by key, lists appended,
+/// other values replaced.
+pub fn merge_saved(base: &mut Value, delta: Value) {
     match (base, delta) {
         (Value::Object(base), Value::Object(delta)) => {
             for (key, value) in delta {
                 match base.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
+                    Some(existing) => merge_saved(existing, value),
                     None => {
                         base.insert(key, value);
                     }
@@ -118,13 +113,17 @@ impl Snapshot {
     }
 
     /// Record that the streamed target at `index` has finished writing: the journal's SHA-256,
-    /// every path its change wrote, and the fingerprint of the whole state it was read as.
-    pub fn seal_journal(&mut self, index: usize, fingerprint_before: Option<String>) -> Result<()> {
-        let target = &self.manifest.targets[index];
-        let Some(name) = target.journal.clone() else {
+    /// every path its change wrote (`written`: the base and every batch, as journaled), and
+    /// the fingerprint of the whole state it was read as.
+    pub fn seal_journal(
+        &mut self,
+        index: usize,
+        fingerprint_before: Option<String>,
+        written: &[Written],
+    ) -> Result<()> {
+        let Some(name) = self.manifest.targets[index].journal.clone() else {
             return Ok(());
         };
-        let written = self.written(target)?.unwrap_or_default();
         let path = self.dir.join(&name);
         let bytes = fs::read(&path).with_path("read snapshot journal", &path)?;
         let target = &mut self.manifest.targets[index];
@@ -133,8 +132,7 @@ impl Snapshot {
         if let Some(before) = fingerprint_before {
             target.fingerprint_before = before;
         }
-        self.save_manifest()?;
-        sync_dir(&self.dir)
+        self.save_manifest()
     }
 
     /// The batches of a streamed target's journal, each checked; an incomplete last line (the
@@ -170,13 +168,15 @@ impl Snapshot {
         target: &ManifestTarget,
         mut saved: Saved,
     ) -> Result<Saved> {
-        for record in self.journal_records(target)? {
-            let delta = Saved {
-                file: saved.file.clone(),
-                bytes: serde_json::to_vec(&record.saved).expect("JSON serialises"),
-            };
-            merge_saved(&mut saved, &delta)?;
+        let records = self.journal_records(target)?;
+        if records.is_empty() {
+            return Ok(saved);
         }
+        let mut merged = saved_json(&saved)?;
+        for record in records {
+            merge_saved(&mut merged, record.saved);
+        }
+        saved.bytes = serde_json::to_vec_pretty(&merged).expect("JSON serialises");
         Ok(saved)
     }
 

@@ -24,7 +24,7 @@ use crate::values::fingerprint;
 mod journal;
 mod prune;
 
-pub use journal::{JournalFile, merge_saved};
+pub use journal::{JournalFile, merge_saved, saved_json};
 pub use prune::{PruneDecision, PruneRule, prune_decisions, size_of};
 
 const MANIFEST: &str = "manifest.json";

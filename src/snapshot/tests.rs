@@ -293,8 +293,12 @@ fn a_streamed_target_reads_back_every_batch_appended() {
         })
     );
     // Sealed: the manifest lists every path and the journal's SHA-256.
+    let all = snapshot
+        .written(&snapshot.manifest.targets[0])
+        .unwrap()
+        .unwrap();
     snapshot
-        .seal_journal(0, Some("sha256:whole".into()))
+        .seal_journal(0, Some("sha256:whole".into()), &all)
         .unwrap();
     let loaded = Snapshot::load(root.path(), snapshot.id()).unwrap();
     let target = &loaded.manifest.targets[0];
@@ -343,7 +347,11 @@ fn an_edited_or_shortened_journal_is_refused() {
     refused(&snapshot);
     // A whole line removed once the journal is sealed: the journal's SHA-256 no longer matches.
     fs::write(&journal, &original).unwrap();
-    snapshot.seal_journal(0, None).unwrap();
+    let all = snapshot
+        .written(&snapshot.manifest.targets[0])
+        .unwrap()
+        .unwrap();
+    snapshot.seal_journal(0, None, &all).unwrap();
     let first = original.lines().next().unwrap();
     fs::write(&journal, format!("{first}\n")).unwrap();
     refused(&snapshot);

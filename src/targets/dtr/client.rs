@@ -227,14 +227,19 @@ impl DtrClient {
                 self.url(&page.path)
             ))
         })?;
-        Ok(parsed
+        parsed
             .repositories
             .into_iter()
-            .map(|repository| {
-                let name = format!("{}/{}", repository.namespace, repository.name);
-                (name, repository.fields())
+            .map(|repository| match (&repository.namespace, &repository.name) {
+                (Some(namespace), Some(name)) => {
+                    Ok((format!("{namespace}/{name}"), repository.fields()))
+                }
+                _ => Err(Error::new(format!(
+                    "GET {} answered a malformed repository list (a repository without its namespace or name); nothing was written",
+                    self.url(&page.path)
+                ))),
             })
-            .collect())
+            .collect()
     }
 
     /// Every repository, page by page (each page parsed while the next is on its way).
@@ -401,7 +406,10 @@ impl DtrClient {
             )
             .await
             .map_err(|error| error.context(format!("repository {repository}")))?;
-        let kept: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        // Only the fields stigfix reads are taken from the answer (no JSON tree of the rest).
+        let kept = serde_json::from_str::<Repository>(&answer.body)
+            .map(Repository::fields)
+            .unwrap_or_default();
         for (field, wanted) in body {
             if kept.get(field) != Some(wanted) {
                 return Err(Error::new(format!(
@@ -411,10 +419,7 @@ impl DtrClient {
                 )));
             }
         }
-        Ok(REPO_FIELDS
-            .iter()
-            .filter_map(|field| Some((field.to_string(), kept.get(*field)?.clone())))
-            .collect())
+        Ok(kept)
     }
 
     /// `PUT …/imagescan/scan/update?online=false`, multipart field `upload`, streamed from disk.
@@ -464,12 +469,14 @@ struct RepositoryPage {
     repositories: Vec<Repository>,
 }
 
-/// A repository of a list page: its name and the fields of [`REPO_FIELDS`] (a field the server
+/// A repository (of a list page, or a PATCH answer): its name and the fields of [`REPO_FIELDS`] (a field the server
 /// sent as `null` is kept as `null`; the others are skipped unread).
 #[derive(serde::Deserialize)]
 struct Repository {
-    namespace: String,
-    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(rename = "scanOnPush", default, deserialize_with = "present")]
     scan_on_push: Option<Value>,
     #[serde(rename = "immutableTags", default, deserialize_with = "present")]

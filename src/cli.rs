@@ -163,7 +163,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = RestartArg::Never)]
     pub restart: RestartArg,
     /// Requests in flight at once per target (repository updates)
-    #[arg(long, global = true, default_value_t = 8, value_name = "N",
+    #[arg(long, global = true, default_value_t = 16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Seconds to wait while the DTR vulnerability database updates (imagescan/status answers 403)

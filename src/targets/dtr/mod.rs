@@ -105,7 +105,7 @@ pub struct DtrOptions {
 impl Default for DtrOptions {
     fn default() -> Self {
         DtrOptions {
-            concurrency: 8,
+            concurrency: 16,
             cve_db: None,
             status_timeout: Duration::from_secs(120),
         }

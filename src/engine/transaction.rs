@@ -37,9 +37,7 @@ pub(super) enum Work {
     /// an unattended apply). Until the stream is over the step's `before` is the target's
     /// head; then it is the whole state read, and `assessed` its assessment (the rule results
     /// and edits the plan shows). Its `saved` and `written` grow with the journal.
-    Stream {
-        assessed: Option<super::Assessed>,
-    },
+    Stream { assessed: Option<super::Assessed> },
 }
 
 /// One target's part of a transaction.
@@ -306,22 +304,45 @@ impl Engine {
             }
         };
         step.before = streamed.before;
-        if started && let Some(snapshot) = pending.snapshot.as_mut() {
-            snapshot.seal_journal(
-                index,
-                Some(step.before.fingerprint().to_string()),
-                &step.written,
-            )?;
-        }
         stop.check()?;
-        // What was written page by page must be exactly what the whole state gives.
         let spec = target.spec();
-        let (results, whole) = assess::assess(
-            self.rules.for_target(spec.kind),
-            step.before.as_ref(),
-            self.today(),
-            Some(spec),
-        );
+        let (before, after) = (step.before.as_ref(), streamed.after.as_ref());
+        let snapshot = pending.snapshot.as_mut().filter(|_| started);
+        // Three independent pieces of work, at once: the journal recorded as complete, the
+        // whole state read assessed (the plan), the writes verified.
+        let (sealed, (results, whole), verified) = std::thread::scope(|scope| {
+            let written = &step.written;
+            let sealed = scope.spawn(move || match snapshot {
+                Some(snapshot) => {
+                    snapshot.seal_journal(index, Some(before.fingerprint().to_string()), written)
+                }
+                None => Ok(()),
+            });
+            let assessed = scope.spawn(|| {
+                assess::assess(
+                    self.rules.for_target(spec.kind),
+                    before,
+                    self.today(),
+                    Some(spec),
+                )
+            });
+            let verified = if edits.is_empty() {
+                Ok(())
+            } else {
+                self.verify(target, &edits, after)
+            };
+            (
+                sealed
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                assessed
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                verified,
+            )
+        });
+        sealed?;
+        // What was written page by page must be exactly what the whole state gives.
         let difference = first_difference(&whole, &edits);
         step.work = Work::Stream {
             assessed: Some((results, whole)),
@@ -336,8 +357,8 @@ impl Engine {
         if edits.is_empty() {
             return Ok(None);
         }
-        self.finish_edits(target, &edits, streamed.after.as_ref())
-            .await?;
+        verified?;
+        self.after_verified(target, &edits, after).await?;
         Ok(Some(streamed.after))
     }
 
@@ -382,8 +403,18 @@ impl Engine {
         edits: &[Edit],
         after: &dyn LiveState,
     ) -> Result<()> {
-        let label = target.spec().label();
         self.verify(target, edits, after)?;
+        self.after_verified(target, edits, after).await
+    }
+
+    /// What follows verified writes: what they taught, a restart, the line that says so.
+    async fn after_verified(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
+        let label = target.spec().label();
         for line in after.learned() {
             self.output.warn(&format!("{label}: {line}"));
         }

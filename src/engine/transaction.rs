@@ -306,7 +306,8 @@ impl Engine {
         step.before = streamed.before;
         stop.check()?;
         let spec = target.spec();
-        let (before, after) = (step.before.as_ref(), streamed.after.as_ref());
+        let before = step.before.as_ref();
+        let after = streamed.after.as_deref();
         let snapshot = pending.snapshot.as_mut().filter(|_| started);
         // Three independent pieces of work, at once: the journal recorded as complete, the
         // whole state read assessed (the plan), the writes verified.
@@ -326,10 +327,9 @@ impl Engine {
                     Some(spec),
                 )
             });
-            let verified = if edits.is_empty() {
-                Ok(())
-            } else {
-                self.verify(target, &edits, after)
+            let verified = match after {
+                Some(after) if !edits.is_empty() => self.verify(target, &edits, after),
+                _ => Ok(()),
             };
             (
                 sealed
@@ -354,12 +354,19 @@ impl Engine {
             ))
             .with_hint("run `stigfix apply` without --yes, or with a saved plan: those plan the whole state first"));
         }
-        if edits.is_empty() {
-            return Ok(None);
-        }
+        let after = match streamed.after {
+            Some(after) if !edits.is_empty() => after,
+            _ if edits.is_empty() => return Ok(None),
+            _ => {
+                return Err(Error::new(format!(
+                    "{} wrote changes but returned no state after them (a bug in stigfix)",
+                    spec.label()
+                )));
+            }
+        };
         verified?;
-        self.after_verified(target, &edits, after).await?;
-        Ok(Some(streamed.after))
+        self.after_verified(target, &edits, after.as_ref()).await?;
+        Ok(Some(after))
     }
 
     /// Write one step, verify it, and do what follows it (a restart).

@@ -198,8 +198,8 @@ pub trait Streaming: Send + Sync {
     /// Read the items page by page. Hand each part read (the head with some of the items: the
     /// head's own paths may be in every part) to `sink`, and write exactly the edits it
     /// returns, once it has returned them. Stop starting new writes once `stop` is set or a
-    /// read or a write fails, finish those sent, and fail. Returns the whole state as read and
-    /// as it is after the writes (each written value checked).
+    /// read or a write fails, finish those sent, and fail. Returns the whole state as read and,
+    /// when it wrote anything, as it is after the writes (each written value checked).
     async fn stream(
         &self,
         head: &dyn LiveState,
@@ -212,8 +212,8 @@ pub trait Streaming: Send + Sync {
 pub struct Streamed {
     /// The whole state as read, before any write: what the plan is made from.
     pub before: Box<dyn LiveState>,
-    /// The state after the writes.
-    pub after: Box<dyn LiveState>,
+    /// The state after the writes; `None` when nothing needed a write.
+    pub after: Option<Box<dyn LiveState>>,
 }
 
 /// The engine's side of a stream: plans each part and journals its edits.

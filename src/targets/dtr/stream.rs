@@ -153,15 +153,17 @@ impl Streaming for DtrTarget {
         let (repositories, wrote) = planned.ok_or_else(Error::interrupted)?;
         stop.check()?;
         let before = head.with_repositories(repositories);
-        let after = if wrote {
-            self.state_after(&before, before.repositories.clone(), answered)
-                .await?
+        let after: Option<Box<dyn LiveState>> = if wrote {
+            let repositories = before.repositories.clone();
+            Some(Box::new(
+                self.state_after(&before, repositories, answered).await?,
+            ))
         } else {
-            before.clone()
+            None
         };
         Ok(Streamed {
             before: Box::new(before),
-            after: Box::new(after),
+            after,
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::lock::{self, Locks};
 use crate::output::Output;
 use crate::plan::{Plan, TargetPlan};
-use crate::playbook::{Match, ResolvedRule, RuleSet};
+use crate::playbook::{Match, Mode, ResolvedRule, RuleSet};
 use crate::snapshot::Snapshot;
 use crate::targets::{LiveState, Streaming, Target, TargetSpec, Written, registry};
 use transaction::{Header, Step, Work};
@@ -335,16 +335,12 @@ impl Engine {
 }
 
 /// Whether a rule's edits for part of a target's items are its edits for those items in the
-/// whole state. A rule that passes when any of several item lists passes is not: one part can
-/// pass on one list while the whole fails on both.
+/// whole state. Only enforced rules make edits; one that needs all its settings to hold fixes
+/// each failing item on its own. One that passes when any setting holds could pass on one part
+/// and fail on the whole — the playbook loader allows those only as checks, and the streamed
+/// step checks its edits against the whole state's anyway.
 fn item_by_item(rule: &ResolvedRule) -> bool {
-    rule.rule.matching == Match::All
-        || rule
-            .settings
-            .iter()
-            .filter(|setting| setting.path().is_pattern())
-            .count()
-            <= 1
+    rule.rule.mode != Mode::Enforce || rule.rule.matching == Match::All
 }
 
 /// The exit status of a finished plan under `--detailed-exitcode`.

@@ -4,6 +4,7 @@
 
 mod rollback;
 mod signals;
+mod stream;
 #[cfg(all(test, feature = "sim"))]
 mod stream_tests;
 #[cfg(test)]

@@ -7,21 +7,18 @@
 //!    change writes, fsynced before the first write (a transaction that ends up writing
 //!    nothing leaves none);
 //! 4. targets are changed one at a time, each marked `applying` before its first write and
-//!    `applied` once its values are verified. A streamed step ([`Work::Stream`]) reads, plans
-//!    and writes its target page by page: each batch of edits is appended to the journal
-//!    (fsynced) before the target may write it, and once the stream is over the edits must be
-//!    exactly those the whole state read gives;
+//!    `applied` once its values are verified. A streamed step ([`Work::Stream`], run by
+//!    `stream.rs`) reads, plans and writes its target page by page: each batch of edits is
+//!    appended to the journal (fsynced) before the target may write it, and once the stream is
+//!    over the edits must be exactly those the whole state read gives;
 //! 5. on any failure every target that may have changed — acknowledged or in flight — is
 //!    restored: only the settings that still hold the value this run wrote are put back (a
 //!    change another writer made since is reported, never overwritten), then verified.
 
-use std::collections::HashSet;
-
 use crate::assess;
 use crate::error::{Error, Result};
-use crate::keypath::KeyPath;
 use crate::snapshot::{self, Entry, Snapshot, TargetState};
-use crate::targets::{Edit, LiveState, Saved, Sink, Stop, Target, Written};
+use crate::targets::{Edit, LiveState, Saved, Stop, Target, Written};
 use crate::values::display_value;
 
 use super::Engine;
@@ -69,16 +66,16 @@ enum Restored {
 }
 
 /// The transaction's snapshot, made right before its first write.
-struct Pending {
+pub(super) struct Pending {
     header: Option<snapshot::Header>,
     entries: Vec<Entry>,
-    snapshot: Option<Snapshot>,
+    pub(super) snapshot: Option<Snapshot>,
 }
 
 impl Pending {
     /// Mark the target of step `index` `applying` (durably), writing the snapshot first when
     /// this is the transaction's first write.
-    fn begin(&mut self, engine: &Engine, index: usize) -> Result<&mut Snapshot> {
+    pub(super) fn begin(&mut self, engine: &Engine, index: usize) -> Result<&mut Snapshot> {
         if self.snapshot.is_none() {
             let header = self.header.take().expect("a snapshot is made once");
             let made = Snapshot::create(&engine.snapshot_dir, header, &self.entries)?;
@@ -92,68 +89,6 @@ impl Pending {
         let snapshot = self.snapshot.as_mut().expect("made above");
         snapshot.set_state(index, TargetState::Applying, None)?;
         Ok(snapshot)
-    }
-}
-
-/// The engine's side of a streamed step: plans each part the target read, and journals the
-/// edits (fsynced) before handing them back to be written.
-struct StepSink<'t> {
-    engine: &'t Engine,
-    pending: &'t mut Pending,
-    index: usize,
-    target: &'t dyn Target,
-    started: bool,
-    planned: HashSet<KeyPath>,
-    edits: Vec<Edit>,
-    /// The step's saved state with every batch journaled merged in.
-    saved: serde_json::Value,
-    written: Vec<Written>,
-}
-
-#[async_trait::async_trait]
-impl Sink for StepSink<'_> {
-    async fn plan(&mut self, part: &dyn LiveState) -> Result<Vec<Edit>> {
-        let spec = self.target.spec();
-        let (_, edits) = assess::assess(
-            self.engine.rules.for_target(spec.kind),
-            part,
-            self.engine.today(),
-            Some(spec),
-        );
-        let new: Vec<Edit> = edits
-            .into_iter()
-            .filter(|edit| !self.planned.contains(&edit.path))
-            .collect();
-        if new.is_empty() {
-            return Ok(new);
-        }
-        let saved = part.saved(&new)?;
-        let written = Written::of(&new);
-        let snapshot = if self.started {
-            self.pending
-                .snapshot
-                .as_mut()
-                .expect("made at the first batch")
-        } else {
-            self.pending.begin(self.engine, self.index)?
-        };
-        self.started = true;
-        let journal = snapshot.journal_file(self.index).ok_or_else(|| {
-            Error::new("a streamed target has no journal in the snapshot (a bug in stigfix)")
-        })?;
-        // Appending waits for the disk: off the threads that carry the writes in flight.
-        let (batch, items) = (saved.clone(), written.clone());
-        tokio::task::spawn_blocking(move || journal.append(&batch, &items))
-            .await
-            .map_err(|error| {
-                Error::new(format!("the snapshot journal's writer failed: {error}"))
-            })??;
-        snapshot::merge_saved(&mut self.saved, snapshot::saved_json(&saved)?);
-        self.written.extend(written);
-        self.planned
-            .extend(new.iter().map(|edit| edit.path.clone()));
-        self.edits.extend(new.iter().cloned());
-        Ok(new)
     }
 }
 
@@ -250,125 +185,6 @@ impl Engine {
         Ok(pending.snapshot)
     }
 
-    /// Run a streamed step: the target reads, the sink plans and journals, the target writes.
-    /// Afterwards the step's `saved` and `written` are everything journaled (what a restore
-    /// must look at), and its `before` the whole state read. `None` when nothing needed a write.
-    async fn run_stream(
-        &self,
-        pending: &mut Pending,
-        step: &mut Step<'_>,
-        index: usize,
-        stop: &Stop,
-    ) -> Result<Option<Box<dyn LiveState>>> {
-        let target = step.target;
-        let streaming = target.streaming().ok_or_else(|| {
-            Error::new(format!(
-                "{} cannot stream (a bug in stigfix)",
-                target.spec().label()
-            ))
-        })?;
-        let mut sink = StepSink {
-            engine: self,
-            pending,
-            index,
-            target,
-            started: false,
-            planned: HashSet::new(),
-            edits: Vec::new(),
-            saved: snapshot::saved_json(&step.saved)?,
-            written: Vec::new(),
-        };
-        let streamed = streaming
-            .stream(step.before.as_ref(), &mut sink, stop)
-            .await;
-        let StepSink {
-            pending,
-            started,
-            edits,
-            saved,
-            written,
-            ..
-        } = sink;
-        if started {
-            step.saved.bytes = serde_json::to_vec_pretty(&saved).expect("JSON serialises");
-        }
-        step.written = written;
-        let streamed = match streamed {
-            Ok(streamed) => streamed,
-            Err(error) => {
-                if started && let Some(snapshot) = pending.snapshot.as_mut() {
-                    // Best effort: the journal is complete either way; this only lists it.
-                    let _ = snapshot.seal_journal(index, None, &step.written);
-                }
-                return Err(error);
-            }
-        };
-        step.before = streamed.before;
-        stop.check()?;
-        let spec = target.spec();
-        let before = step.before.as_ref();
-        let after = streamed.after.as_deref();
-        let snapshot = pending.snapshot.as_mut().filter(|_| started);
-        // Three independent pieces of work, at once: the journal recorded as complete, the
-        // whole state read assessed (the plan), the writes verified.
-        let (sealed, (results, whole), verified) = std::thread::scope(|scope| {
-            let written = &step.written;
-            let sealed = scope.spawn(move || match snapshot {
-                Some(snapshot) => {
-                    snapshot.seal_journal(index, Some(before.fingerprint().to_string()), written)
-                }
-                None => Ok(()),
-            });
-            let assessed = scope.spawn(|| {
-                assess::assess(
-                    self.rules.for_target(spec.kind),
-                    before,
-                    self.today(),
-                    Some(spec),
-                )
-            });
-            let verified = match after {
-                Some(after) if !edits.is_empty() => self.verify(target, &edits, after),
-                _ => Ok(()),
-            };
-            (
-                sealed
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                assessed
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                verified,
-            )
-        });
-        sealed?;
-        // What was written page by page must be exactly what the whole state gives.
-        let difference = first_difference(&whole, &edits);
-        step.work = Work::Stream {
-            assessed: Some((results, whole)),
-        };
-        if let Some(path) = difference {
-            return Err(Error::new(format!(
-                "{} was planned page by page, and `{path}` differs from the plan of the whole state (a rule that is not decided item by item)",
-                spec.label()
-            ))
-            .with_hint("run `stigfix apply` without --yes, or with a saved plan: those plan the whole state first"));
-        }
-        let after = match streamed.after {
-            Some(after) if !edits.is_empty() => after,
-            _ if edits.is_empty() => return Ok(None),
-            _ => {
-                return Err(Error::new(format!(
-                    "{} wrote changes but returned no state after them (a bug in stigfix)",
-                    spec.label()
-                )));
-            }
-        };
-        verified?;
-        self.after_verified(target, &edits, after.as_ref()).await?;
-        Ok(Some(after))
-    }
-
     /// Write one step, verify it, and do what follows it (a restart).
     async fn run_step(&self, step: &Step<'_>, stop: &Stop) -> Result<Box<dyn LiveState>> {
         let target = step.target;
@@ -404,7 +220,7 @@ impl Engine {
     }
 
     /// After the writes of `edits`: verify them, and do what follows (a restart).
-    async fn finish_edits(
+    pub(super) async fn finish_edits(
         &self,
         target: &dyn Target,
         edits: &[Edit],
@@ -415,7 +231,7 @@ impl Engine {
     }
 
     /// What follows verified writes: what they taught, a restart, the line that says so.
-    async fn after_verified(
+    pub(super) async fn after_verified(
         &self,
         target: &dyn Target,
         edits: &[Edit],
@@ -437,7 +253,12 @@ impl Engine {
     }
 
     /// The plan must now be empty for the rules the edits were made for.
-    fn verify(&self, target: &dyn Target, edits: &[Edit], after: &dyn LiveState) -> Result<()> {
+    pub(super) fn verify(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
         let spec = target.spec();
         let rules = self.rules.for_target(spec.kind).filter(|rule| {
             edits
@@ -611,27 +432,4 @@ pub(super) fn classify(now: &dyn LiveState, written: &[Written]) -> Sorted {
         }
     }
     sorted
-}
-
-/// The first path where two sets of edits differ (a path missing from one, or another value).
-fn first_difference(whole: &[Edit], streamed: &[Edit]) -> Option<KeyPath> {
-    let by_path: std::collections::HashMap<&KeyPath, &Edit> =
-        streamed.iter().map(|edit| (&edit.path, edit)).collect();
-    whole
-        .iter()
-        .find(|edit| {
-            by_path
-                .get(&edit.path)
-                .is_none_or(|other| other.after != edit.after || other.before != edit.before)
-        })
-        .map(|edit| edit.path.clone())
-        .or_else(|| {
-            (whole.len() != streamed.len()).then(|| {
-                let planned: HashSet<&KeyPath> = whole.iter().map(|edit| &edit.path).collect();
-                streamed
-                    .iter()
-                    .find(|edit| !planned.contains(&edit.path))
-                    .map(|edit| edit.path.clone())
-            })?
-        })
 }

@@ -260,8 +260,9 @@ impl Engine {
         .await;
         spinner.finish_and_clear();
         let mut steps = Vec::new();
-        // Per target: its step, or the state read when it has nothing to write.
-        let mut slots: Vec<std::result::Result<usize, Box<dyn LiveState>>> = Vec::new();
+        // Per target: the state read when it has nothing to write, else `None`: its step (the
+        // steps are in the targets' order).
+        let mut slots: Vec<Option<Box<dyn LiveState>>> = Vec::new();
         for (target, live) in self.targets.iter().zip(reads) {
             let (target, live) = (target.as_ref(), live?);
             let work = if self.streaming(target).is_some() {
@@ -275,7 +276,7 @@ impl Engine {
                     Some(spec),
                 );
                 if edits.is_empty() {
-                    slots.push(Err(live));
+                    slots.push(Some(live));
                     continue;
                 }
                 Work::Edits(edits)
@@ -284,7 +285,7 @@ impl Engine {
                 Work::Edits(edits) => edits.as_slice(),
                 _ => &[],
             };
-            slots.push(Ok(steps.len()));
+            slots.push(None);
             steps.push(Step {
                 target,
                 saved: live.saved(edits)?,
@@ -300,22 +301,16 @@ impl Engine {
             rollback_of: None,
         };
         let mut snapshot = self.transaction(header, &mut steps).await?;
-        let mut done: Vec<Option<(Box<dyn LiveState>, Option<Assessed>)>> = steps
-            .into_iter()
-            .map(|step| {
-                let assessed = match step.work {
-                    Work::Stream { assessed } => assessed,
-                    _ => None,
-                };
-                Some((step.before, assessed))
-            })
-            .collect();
+        let mut done = steps.into_iter().map(|step| match step.work {
+            Work::Stream { assessed } => (step.before, assessed),
+            _ => (step.before, None),
+        });
         let mut states = States::new();
         let mut assessed = Vec::new();
         for slot in slots {
             let (live, assessment) = match slot {
-                Ok(index) => done[index].take().expect("each step once"),
-                Err(live) => (live, None),
+                Some(live) => (live, None),
+                None => done.next().expect("a step for each target without a state"),
             };
             states.push(live);
             assessed.push(assessment);

@@ -135,6 +135,23 @@ impl Snapshot {
         self.save_manifest()
     }
 
+    /// A streamed target whose journal was never sealed (the run was killed while writing) has
+    /// only the paths known at the start in its manifest: list every path journaled since, so
+    /// `stigfix snapshots` counts them. A journal that cannot be read is left to whatever
+    /// reads it next to report.
+    pub(super) fn list_journaled_changes(&mut self) {
+        for index in 0..self.manifest.targets.len() {
+            let target = &self.manifest.targets[index];
+            if target.journal.is_none() || target.journal_sha256.is_some() {
+                continue;
+            }
+            if let Ok(Some(written)) = self.written(target) {
+                self.manifest.targets[index].changes =
+                    written.iter().map(|item| item.path.to_string()).collect();
+            }
+        }
+    }
+
     /// The batches of a streamed target's journal, each checked; an incomplete last line (the
     /// process died appending it, before its batch was written) is left out.
     fn journal_records(&self, target: &ManifestTarget) -> Result<Vec<Record>> {

@@ -277,7 +277,9 @@ impl Snapshot {
                 path.display()
             ))
         })?;
-        Ok(Snapshot { dir, manifest })
+        let mut snapshot = Snapshot { dir, manifest };
+        snapshot.list_journaled_changes();
+        Ok(snapshot)
     }
 
     /// All snapshots under `root`, oldest first.

@@ -275,8 +275,10 @@ fn a_streamed_target_reads_back_every_batch_appended() {
     assert_eq!(repositories(&snapshot).0, Vec::<String>::new());
     batch(&snapshot, "a/one");
     batch(&snapshot, "b/two");
-    // Loaded afresh (as `rollback --last` after a SIGKILL would), both batches are there.
+    // Loaded afresh (as `rollback --last` after a SIGKILL would), both batches are there, and
+    // the manifest as loaded lists them.
     let loaded = Snapshot::load(root.path(), snapshot.id()).unwrap();
+    assert_eq!(loaded.manifest.targets[0].changes.len(), 2);
     let (written, saved) = repositories(&loaded);
     assert_eq!(
         written,

@@ -666,6 +666,19 @@ fn a_streamed_apply_killed_outright_is_rolled_back_from_its_journal() {
     env.sim.set_latency(Duration::ZERO);
     assert_ne!(state(&env), before, "some repositories were changed");
     assert_eq!(manifest(&env)["targets"][0]["state"], "applying");
+    // The listing counts what the journal holds, not the nothing known at the start.
+    let out = env.run(&["snapshots"]);
+    out.assert_code(0);
+    let listed: usize = out
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|words| words[1] == "change(s)")
+        .and_then(|words| words[0].parse().ok())
+        .expect("a change count");
+    assert!(listed >= 6, "{}", out.stdout);
+    assert!(out.stdout.contains("applying"), "{}", out.stdout);
     let out = env.run(&["rollback", "--last", "--yes"]);
     out.assert_code(0);
     assert_eq!(state(&env), before, "every repository patched is back");

@@ -20,6 +20,8 @@ pub struct Plan {
     /// TLS verification was off for this plan (`--insecure`).
     pub insecure: bool,
     pub playbooks: Vec<PlaybookRef>,
+    /// The benchmarks of those playbooks: every rule of each is in every checklist.
+    pub benchmarks: Vec<std::sync::Arc<crate::benchmark::Benchmark>>,
     /// `sha256:…` of everything the rules were derived from: the playbooks, the site file's
     /// variables and waivers, the rule filters. A saved plan is applied only under the same.
     pub rules_digest: String,
@@ -54,6 +56,10 @@ pub struct TargetPlan {
     pub actions: Vec<String>,
     /// Observations about the target that are not a rule's finding.
     pub notes: Vec<String>,
+    /// Why `apply` must refuse this target outright (see [`LiveState::refusal`]).
+    ///
+    /// [`LiveState::refusal`]: crate::targets::LiveState::refusal
+    pub refusal: Option<String>,
 }
 
 impl TargetPlan {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub output: Output,
     pub dtr: DtrOptions,
     pub restart: RestartArg,
+    /// Whether the cluster's containers are read with its UCP (`--no-workload` leaves them out).
+    pub workload: bool,
 }
 
 impl Settings {
@@ -78,6 +80,7 @@ impl Settings {
         if args.insecure {
             output.warn("TLS verification is OFF (--insecure): the server's identity is not checked. This is recorded in the plan and every report.");
         }
+        let workload = !args.no_workload && site.workload != Some(false);
         Ok(Settings {
             ucp_url,
             dtr_url,
@@ -110,6 +113,7 @@ impl Settings {
                 status_timeout: Duration::from_secs(args.scan_wait),
             },
             restart: args.restart,
+            workload,
             output,
         })
     }

@@ -154,6 +154,17 @@ pub async fn run_apply(
     if show_plan {
         output.data(&render::text(plan, output));
     }
+    if let Some((target, why)) = plan
+        .targets
+        .iter()
+        .find_map(|target| Some((target, target.refusal.as_ref()?)))
+    {
+        return Err(Error::new(format!(
+            "{}: {why}; nothing was changed",
+            target.spec.label()
+        ))
+        .with_hint("fix the target's configuration (for a host: --host-root), then run again"));
+    }
     let changes = plan.change_count();
     if changes == 0 {
         output.status("Nothing to change: every enforced rule is already compliant.");

@@ -2,6 +2,7 @@
 //! engine's; a command reads the settings, asks the engine, shows the result and asks the user.
 
 mod apply;
+mod check;
 mod login;
 mod plan;
 mod playbook;
@@ -26,6 +27,7 @@ pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> 
         Command::Demo(args) => crate::demo::run(&args, &output).await,
         Command::Playbook(command) => playbook::run(&Settings::resolve(global, output)?, command),
         Command::Plan(args) => plan::run(&Settings::resolve(global, output)?, &args).await,
+        Command::Check(args) => check::run(&Settings::resolve(global, output)?, &args).await,
         Command::Apply(args) => apply::run(&Settings::resolve(global, output)?, &args).await,
         Command::Rollback(args) => rollback::run(&Settings::resolve(global, output)?, &args).await,
         Command::Snapshots(args) => snapshots::run(&Settings::resolve(global, output)?, &args),

@@ -122,6 +122,7 @@ impl Engine {
                 fingerprint: live.fingerprint().to_string(),
                 actions: live.actions(&edits),
                 notes: live.notes(),
+                refusal: live.refusal(),
                 diff,
                 edits,
             });
@@ -136,6 +137,7 @@ impl Engine {
             created_at: self.timestamp(),
             insecure: self.insecure,
             playbooks: self.rules.playbooks.clone(),
+            benchmarks: self.rules.benchmarks.clone(),
             rules_digest: self.rules.digest(),
             targets,
             rules: results,

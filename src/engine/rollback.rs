@@ -6,8 +6,8 @@
 //! the rollback runs, with its own snapshot first so it can be undone. The snapshot rolled back
 //! is marked `rolled-back` only once the whole rollback is done and verified.
 
+use super::Engine;
 use super::transaction::{Header, Step, Work, classify};
-use super::{Engine, States};
 use crate::error::{Error, Result};
 use crate::lock::Locks;
 use crate::plan::{Action, Change};
@@ -219,7 +219,7 @@ impl Engine {
             };
             Some(self.transact(header, steps).await?)
         };
-        for index in indexes {
+        for &index in &indexes {
             let entry = &mut source.manifest.targets[index];
             entry.state = TargetState::RolledBack;
             entry.rolled_back_by = undo.as_ref().map(|undo| undo.manifest.id.clone());
@@ -230,15 +230,43 @@ impl Engine {
                 source.manifest.id
             ))
         })?;
+        if let Some(original) = source.manifest.rollback_of.clone() {
+            let specs: Vec<TargetSpec> = indexes
+                .iter()
+                .map(|&index| source.manifest.targets[index].spec())
+                .collect();
+            reinstate(&source, &original, &specs).map_err(|error| {
+                error.context(format!(
+                    "the rollback to snapshot {} is done and verified, but snapshot {original} could not record that its change is back",
+                    source.manifest.id
+                ))
+            })?;
+        }
         Ok(undo)
     }
+}
 
-    /// Read the states of `specs` (for callers that prepared nothing else).
-    pub async fn read_specs(&self, specs: &[TargetSpec]) -> Result<States> {
-        let mut states = Vec::new();
-        for spec in specs {
-            states.push(self.target(spec)?.read().await?);
+/// Rolling back a rollback puts back the change that rollback undid: the snapshot of that
+/// change (`original`, beside `undone`) is marked `applied` again on the targets rolled back
+/// now, so `rollback --last` finds it and a later rollback of it works. A snapshot that is no
+/// longer there is left alone.
+fn reinstate(undone: &Snapshot, original: &str, specs: &[TargetSpec]) -> Result<()> {
+    let Some(root) = undone.dir.parent() else {
+        return Ok(());
+    };
+    let Ok(mut snapshot) = Snapshot::load(root, original) else {
+        return Ok(());
+    };
+    let mut changed = false;
+    for target in &mut snapshot.manifest.targets {
+        if target.rolled_back_by.as_deref() == Some(undone.id()) && specs.contains(&target.spec()) {
+            target.state = TargetState::Applied;
+            target.rolled_back_by = None;
+            changed = true;
         }
-        Ok(states)
     }
+    if changed {
+        snapshot.save_manifest()?;
+    }
+    Ok(())
 }

@@ -216,6 +216,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
         targets.push(TargetPlan {
             spec: target.spec().clone(),
             product: None,
+            refusal: None,
             fingerprint: target.read().await.unwrap().fingerprint().to_string(),
             edits,
             diff: String::new(),
@@ -227,6 +228,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
         created_at: "2026-11-22T10:00:00Z".into(),
         insecure: false,
         playbooks: Vec::new(),
+        benchmarks: Vec::new(),
         rules_digest: "sha256:0".into(),
         targets,
         rules: Vec::new(),

@@ -92,6 +92,12 @@ pub trait Document {
         Ok(())
     }
 
+    /// Whether `apply` can write `after` at `path` (a path `writable` accepts); `Err` says why
+    /// not this value (e.g. a file mode that would add a permission bit). The default: yes.
+    fn accepts(&self, _path: &KeyPath, _after: &toml::Value) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Why a path has no value, when there is more to say than "not set".
     fn explain(&self, _path: &KeyPath) -> Option<String> {
         None

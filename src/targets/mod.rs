@@ -11,12 +11,14 @@
 //! | [`ucp`] | the config-toml document | its TOML keys |
 //! | [`dtr`] | settings, scan status, repositories | `settings.*`, `imagescan.*`, `repositories.*.*` |
 //! | [`host`] | one Engine node's units, daemon.json and files | `dockerd.*`, `files.<role>.*` |
+//! | [`workload`] | a cluster's containers and Swarm services (read-only) | `containers.*.*`, `services.*.*` |
 
 pub mod document;
 pub mod dtr;
 pub mod host;
 pub mod registry;
 pub mod ucp;
+pub mod workload;
 
 use std::any::Any;
 use std::fmt;
@@ -244,6 +246,12 @@ pub trait LiveState: Document + Any + Send + Sync + fmt::Debug {
     /// it), one line each, for the run's output.
     fn learned(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Why `apply` must refuse this target outright, changes or not (a host root with no Docker
+    /// Engine installation: an empty or unmounted `--host-root`). `plan` still reports it.
+    fn refusal(&self) -> Option<String> {
+        None
     }
 
     /// Work the edits bring with them beyond the writes (e.g. a daemon restart).

@@ -9,13 +9,19 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use stigfix::sim::host::{Entry, compliant_node, rhel_node, tree, ubuntu_node};
+use stigfix::sim::host::{
+    Entry, compliant_node, debian_docker_io_node, docker_ce_rpm_node, rhel_docker_node, rhel_node,
+    tree, ubuntu_node,
+};
 use stigfix::sim::{DtrOptions, SimRepo, generate_repositories};
 
 use crate::support::{EnvOptions, Output, TestEnv, assert_root, json};
 
 const DROPIN: &str = "etc/systemd/system/docker.service.d/zz-stigfix.conf";
 const DAEMON_JSON: &str = "etc/docker/daemon.json";
+const SOCKET_DROPIN: &str = "etc/systemd/system/docker.socket.d/zz-stigfix.conf";
+const ETC_DEFAULT_DOCKER: &str = "etc/default/docker";
+const SYSCONFIG_DOCKER: &str = "etc/sysconfig/docker";
 const RESTART: &str = "systemctl daemon-reload && systemctl restart docker";
 
 /// Ids the simulator's fake nodes use when built as root.
@@ -52,6 +58,9 @@ fn read(root: &Path, rel: &str) -> String {
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
+    if let Some(parent) = root.join(rel).parent() {
+        fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create the folder of {rel}: {e}"));
+    }
     fs::write(root.join(rel), text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
 }
 
@@ -540,75 +549,6 @@ fn a_failed_restart_restores_every_file() {
 }
 
 #[test]
-fn malformed_daemon_json_is_one_error_naming_file_line_and_column() {
-    let (env, root) = host_env(ubuntu_node);
-    write(
-        &root,
-        DAEMON_JSON,
-        "{\n  \"log-driver\": \"journald\",\n  \"hosts\" [\"fd://\"]\n}\n",
-    );
-    let before = snap(&root);
-    for command in [&["plan"][..], &["apply", "--yes"]] {
-        let out = env.run(command);
-        assert_refused(&env, &root, &before, &out);
-        let error = out.error_line();
-        assert!(
-            error.contains(&format!(
-                "{}/etc/docker/daemon.json:3:11: not valid JSON",
-                shown(&root)
-            )),
-            "{error}"
-        );
-    }
-    // Valid JSON that is not an object.
-    write(&root, DAEMON_JSON, "[\"tcp://0.0.0.0:2375\"]\n");
-    let before = snap(&root);
-    let out = env.run(&["apply", "--yes"]);
-    assert_refused(&env, &root, &before, &out);
-    assert!(
-        out.error_line().contains("must hold a JSON object"),
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
-fn malformed_unit_file_is_one_error_naming_it() {
-    let (env, root) = host_env(ubuntu_node);
-    let broken = "etc/systemd/system/docker.service.d/override.conf";
-    write(
-        &root,
-        broken,
-        "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// \"--label=unterminated\n",
-    );
-    let before = snap(&root);
-    let out = env.run(&["apply", "--yes"]);
-    assert_refused(&env, &root, &before, &out);
-    let error = out.error_line();
-    assert!(
-        error.contains(&format!("{}/{broken}:3", shown(&root))),
-        "{error}"
-    );
-    assert!(error.contains("unterminated double quote"), "{error}");
-
-    // Two ExecStart= without a reset: systemd refuses the unit, so does stigfix.
-    write(
-        &root,
-        broken,
-        "[Service]\nExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:2375\n",
-    );
-    let before = snap(&root);
-    let out = env.run(&["plan"]);
-    assert_refused(&env, &root, &before, &out);
-    assert!(
-        out.error_line().contains("more than one ExecStart="),
-        "{}",
-        out.stderr
-    );
-    assert!(out.error_line().contains(broken), "{}", out.stderr);
-}
-
-#[test]
 fn a_symlink_out_of_the_root_is_refused_and_nothing_outside_is_touched() {
     let (env, root) = host_env(ubuntu_node);
     // A decoy outside the root, where the link would lead without confinement.
@@ -1088,26 +1028,6 @@ fn tcp_flags_in_every_spelling_are_removed_and_earlier_environment_is_overridden
     env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
 }
 
-#[test]
-fn flags_behind_variables_are_noted() {
-    let (env, root) = host_env(rhel_node);
-    write(
-        &root,
-        "usr/lib/systemd/system/docker.service",
-        &read(&root, "usr/lib/systemd/system/docker.service").replace(
-            "ExecStart=/usr/bin/dockerd\n",
-            "EnvironmentFile=-/etc/sysconfig/docker\nExecStart=/usr/bin/dockerd $OPTIONS\n",
-        ),
-    );
-    let out = env.run(&["plan"]);
-    out.assert_code(0);
-    assert!(
-        out.stdout.contains("uses `$OPTIONS` (EnvironmentFile=-/etc/sysconfig/docker): stigfix does not expand variables"),
-        "{}",
-        out.stdout
-    );
-}
-
 /// `chattr +i` on a path, undone when dropped (so the temp folder can be removed).
 struct Immutable(PathBuf);
 
@@ -1194,6 +1114,468 @@ fn root_a_write_failing_midway_is_undone_and_an_untouched_immutable_file_is_no_o
     drop(guard);
     assert_tree(&root, &original, "after the second failed apply");
     assert_eq!(env.snapshot_dirs().len(), 2);
+}
+
+/// The JSON plan of `rules` (all rules when empty).
+fn plan_json(env: &TestEnv, rules: &[&str]) -> serde_json::Value {
+    let mut args = vec!["plan", "--format", "json"];
+    for rule in rules {
+        args.extend(["--rule", rule]);
+    }
+    let out = env.run(&args);
+    assert!(out.code == 0 || out.code == 2, "{}", out.all());
+    json(&out.stdout)
+}
+
+/// The result of one rule in a JSON plan.
+fn rule_of<'a>(plan: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    plan["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["stig_id"] == id)
+        .unwrap_or_else(|| panic!("no rule {id} in the plan"))
+}
+
+fn status_of(plan: &serde_json::Value, id: &str) -> String {
+    rule_of(plan, id)["status"].as_str().unwrap().to_string()
+}
+
+/// The evidence of a rule's first check: where it was read.
+fn source_of(plan: &serde_json::Value, id: &str) -> String {
+    rule_of(plan, id)["checks"][0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every line of `text` but one, which must be `old` and becomes `new`.
+fn replace_line(text: &str, old: &str, new: &str) -> String {
+    assert!(text.lines().any(|line| line == old), "no line `{old}`");
+    text.lines()
+        .map(|line| if line == old { new } else { line })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Plan shows the finding, apply fixes only it, the re-plan is clean, rollback is exact.
+#[track_caller]
+fn fix_and_undo(env: &TestEnv, root: &Path, rule: &str) -> Output {
+    let original = snap(root);
+    env.run(&["plan", "--rule", rule, "--detailed-exitcode"])
+        .assert_code(2);
+    let out = env.run(&["apply", "--yes", "--rule", rule]);
+    out.assert_code(0);
+    env.run(&["plan", "--rule", rule, "--detailed-exitcode"])
+        .assert_code(0);
+    let applied = snap(root);
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_tree(root, &original, "after rollback");
+    // Leave the fixed state for the caller to look at.
+    env.run(&["apply", "--yes", "--rule", rule]).assert_code(0);
+    assert_eq!(snap(root).len(), applied.len());
+    out
+}
+
+#[test]
+fn debian_docker_io_docker_opts_listener_is_fixed_in_etc_default_docker() {
+    let (env, root) = host_env(debian_docker_io_node);
+    // As the package ships it: no listener; the evidence names every file read.
+    let plan = plan_json(&env, &["DKER-EE-001050"]);
+    assert_eq!(status_of(&plan, "DKER-EE-001050"), "pass");
+    let source = source_of(&plan, "DKER-EE-001050");
+    for file in [
+        "/lib/systemd/system/docker.service",
+        "/etc/default/docker",
+        "/lib/systemd/system/docker.socket",
+    ] {
+        assert!(source.contains(file), "{source}");
+    }
+
+    // DOCKER_OPTS with a TCP listener beside an unrelated option.
+    let shipped = read(&root, ETC_DEFAULT_DOCKER);
+    write(
+        &root,
+        ETC_DEFAULT_DOCKER,
+        &format!("{shipped}DOCKER_OPTS=\"-H tcp://0.0.0.0:2375 --dns 8.8.8.8\"\n"),
+    );
+    let plan = plan_json(&env, &["DKER-EE-001050"]);
+    assert_eq!(status_of(&plan, "DKER-EE-001050"), "fix");
+    assert_eq!(
+        source_of(&plan, "DKER-EE-001050"),
+        format!("{}/etc/default/docker:13 (DOCKER_OPTS)", shown(&root))
+    );
+    let out = fix_and_undo(&env, &root, "DKER-EE-001050");
+    assert!(
+        out.stdout
+            .contains("~ dockerd.tcp_hosts: [\"tcp://0.0.0.0:2375\"] -> []"),
+        "{}",
+        out.stdout
+    );
+    // Only the assignment changed, in place; the unit is not overridden.
+    assert_eq!(
+        read(&root, ETC_DEFAULT_DOCKER),
+        format!("{shipped}DOCKER_OPTS=\"--dns 8.8.8.8\"\n")
+    );
+    assert_eq!(meta(&root, ETC_DEFAULT_DOCKER), (0, 0, 0o644));
+    assert!(!root.join(DROPIN).exists());
+
+    // The same variable set by Environment= in a drop-in instead: fixed in stigfix's drop-in,
+    // which sorts after it.
+    write(&root, ETC_DEFAULT_DOCKER, &shipped);
+    write(
+        &root,
+        "etc/systemd/system/docker.service.d/opts.conf",
+        "[Service]\nEnvironment=\"DOCKER_OPTS=--dns 8.8.8.8 -H tcp://0.0.0.0:2375 --label 'site=east'\"\n",
+    );
+    env.run(&["apply", "--yes", "--rule", "DKER-EE-001050"])
+        .assert_code(0);
+    let dropin = read(&root, DROPIN);
+    assert!(
+        dropin.contains("Environment=\"DOCKER_OPTS=--dns 8.8.8.8 --label 'site=east'\"\n"),
+        "{dropin}"
+    );
+    assert!(!dropin.contains("ExecStart"), "{dropin}");
+    env.run(&["plan", "--rule", "DKER-EE-001050", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn rhel_docker_options_in_sysconfig_are_fixed_there_and_the_node_converges() {
+    let (env, root) = host_env(rhel_docker_node);
+    let shipped = read(&root, SYSCONFIG_DOCKER);
+    let old = "OPTIONS='--selinux-enabled --log-driver=journald --signature-verification=false'";
+    write(
+        &root,
+        SYSCONFIG_DOCKER,
+        &replace_line(
+            &shipped,
+            old,
+            "OPTIONS='--selinux-enabled --log-driver=journald --signature-verification=false -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375 --insecure-registry registry.local:5000'",
+        ),
+    );
+    let original = snap(&root);
+    let plan = plan_json(&env, &[]);
+    for id in ["DKER-EE-001050", "DKER-EE-001800", "DKER-EE-001070"] {
+        assert_eq!(status_of(&plan, id), "fix", "{id}");
+    }
+    assert_eq!(
+        source_of(&plan, "DKER-EE-001050"),
+        format!("{}/etc/sysconfig/docker:4 (OPTIONS)", shown(&root))
+    );
+    // The shell lines of the file (`if [ -z "${DOCKER_CERT_PATH}" ]`) touch no variable the
+    // command line reads: nothing is unknown.
+    assert!(
+        plan["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|rule| rule["status"] != "unknown"),
+        "{plan}"
+    );
+
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(0);
+    assert_eq!(
+        read(&root, SYSCONFIG_DOCKER),
+        replace_line(
+            &shipped,
+            old,
+            "OPTIONS=\"--selinux-enabled --log-driver=journald --signature-verification=false -H unix:///var/run/docker.sock\"",
+        )
+    );
+    // FIPS, which no file sets, goes to stigfix's drop-in; the vendor unit keeps its
+    // ExecStart (no override: the flags were in OPTIONS).
+    let dropin = read(&root, DROPIN);
+    assert!(
+        dropin.contains("Environment=\"DOCKER_FIPS=1\"\n"),
+        "{dropin}"
+    );
+    assert!(!dropin.contains("ExecStart"), "{dropin}");
+    env.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+
+    // The same counts for the apply and its rollback.
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_tree(&root, &original, "after rollback");
+    let listing = env.run(&["snapshots"]);
+    let counts: Vec<&str> = listing
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().rev().nth(1))
+        .collect();
+    assert_eq!(counts.len(), 2, "{}", listing.stdout);
+    assert_eq!(counts[0], counts[1], "{}", listing.stdout);
+}
+
+#[test]
+fn docker_ce_listeners_from_every_source_are_fixed_where_they_are_set() {
+    const UNIT: &str = "usr/lib/systemd/system/docker.service";
+    const EXEC: &str =
+        "ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock";
+
+    // 1. The vendor unit's ExecStart: overridden by stigfix's drop-in, the unit untouched.
+    let (env, root) = host_env(docker_ce_rpm_node);
+    let unit = replace_line(
+        &read(&root, UNIT),
+        EXEC,
+        "ExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:2375 --containerd=/run/containerd/containerd.sock",
+    );
+    write(&root, UNIT, &unit);
+    let plan = plan_json(&env, &["DKER-EE-001050"]);
+    assert_eq!(
+        source_of(&plan, "DKER-EE-001050"),
+        format!(
+            "{}/usr/lib/systemd/system/docker.service:13 (ExecStart)",
+            shown(&root)
+        )
+    );
+    fix_and_undo(&env, &root, "DKER-EE-001050");
+    assert_eq!(read(&root, UNIT), unit);
+    assert!(
+        read(&root, DROPIN).contains(&format!("ExecStart=\n{EXEC}\n")),
+        "{}",
+        read(&root, DROPIN)
+    );
+
+    // 2. daemon.json "hosts" with the documented drop-in (no -H): edited there; the last
+    // listener gone, the drop-in's command line gets the socket-activated one.
+    let (env, root) = host_env(docker_ce_rpm_node);
+    write(
+        &root,
+        "etc/systemd/system/docker.service.d/hosts.conf",
+        "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock\n",
+    );
+    write(
+        &root,
+        DAEMON_JSON,
+        "{\n  \"hosts\": [\"tcp://0.0.0.0:2376\"],\n  \"log-driver\": \"journald\"\n}\n",
+    );
+    fix_and_undo(&env, &root, "DKER-EE-001050");
+    assert_eq!(
+        read(&root, DAEMON_JSON),
+        "{\n  \"log-driver\": \"journald\"\n}\n"
+    );
+    assert!(
+        read(&root, DROPIN).contains(&format!("ExecStart=\n{EXEC}\n")),
+        "{}",
+        read(&root, DROPIN)
+    );
+
+    // 3. docker.socket: a network ListenStream= in a drop-in, and a bare port in the unit.
+    let (env, root) = host_env(docker_ce_rpm_node);
+    write(
+        &root,
+        "etc/systemd/system/docker.socket.d/tcp.conf",
+        "[Socket]\nListenStream=0.0.0.0:2375\n",
+    );
+    let plan = plan_json(&env, &["DKER-EE-001050"]);
+    assert_eq!(status_of(&plan, "DKER-EE-001050"), "fix");
+    assert_eq!(
+        source_of(&plan, "DKER-EE-001050"),
+        format!(
+            "{}/etc/systemd/system/docker.socket.d/tcp.conf:2 (ListenStream)",
+            shown(&root)
+        )
+    );
+    let out = env.run(&["plan", "--rule", "DKER-EE-001050"]);
+    assert!(
+        out.stdout.contains(
+            "! restart docker.socket and docker.service (systemctl daemon-reload && systemctl restart docker.socket docker)"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = fix_and_undo(&env, &root, "DKER-EE-001050");
+    assert!(
+        out.stderr
+            .contains("run `systemctl daemon-reload && systemctl restart docker.socket docker`"),
+        "{}",
+        out.stderr
+    );
+    let socket_dropin = read(&root, SOCKET_DROPIN);
+    assert!(
+        socket_dropin.ends_with("[Socket]\nListenStream=\nListenStream=/run/docker.sock\n"),
+        "{socket_dropin}"
+    );
+    assert!(!root.join(DROPIN).exists(), "docker.service is not touched");
+
+    let (env, root) = host_env(docker_ce_rpm_node);
+    let socket = "usr/lib/systemd/system/docker.socket";
+    write(
+        &root,
+        socket,
+        &read(&root, socket).replace(
+            "ListenStream=/run/docker.sock\n",
+            "ListenStream=/run/docker.sock\nListenStream=2375\n",
+        ),
+    );
+    let out = env.run(&["plan", "--rule", "DKER-EE-001050"]);
+    assert!(
+        out.stdout
+            .contains("~ dockerd.tcp_hosts: [\"[::]:2375\"] -> []"),
+        "{}",
+        out.stdout
+    );
+    fix_and_undo(&env, &root, "DKER-EE-001050");
+    assert!(
+        read(&root, SOCKET_DROPIN).ends_with("ListenStream=\nListenStream=/run/docker.sock\n"),
+        "{}",
+        read(&root, SOCKET_DROPIN)
+    );
+}
+
+#[test]
+fn what_stigfix_cannot_interpret_is_unknown_never_pass() {
+    let drop_in = "etc/systemd/system/docker.service.d/site.conf";
+    let exec = "ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS";
+    // (what is written where, the reason's text)
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            ETC_DEFAULT_DOCKER,
+            "DOCKER_OPTS=\"$(cat /etc/docker/opts)\"\n".to_string(),
+            "/etc/default/docker:1: the value of DOCKER_OPTS holds a command substitution",
+        ),
+        (
+            ETC_DEFAULT_DOCKER,
+            "export DOCKER_OPTS=\"-H tcp://0.0.0.0:2375\"\n".to_string(),
+            "/etc/default/docker:1: `export DOCKER_OPTS` is not a variable name",
+        ),
+        (
+            drop_in,
+            format!("[Service]\nExecStart=\n{exec} -H tcp://%H:2376\n"),
+            "site.conf:3: `tcp://%H:2376` uses `%H` (the node's host name)",
+        ),
+        (
+            drop_in,
+            "[Service]\nExecStart /usr/sbin/dockerd -H tcp://0.0.0.0:2375\n".to_string(),
+            "site.conf:2: `ExecStart /usr/sbin/dockerd -H tcp://0.0.0.0:2375` is not a `Key=Value` assignment",
+        ),
+        (
+            drop_in,
+            "[Service]\nEnvironmentFile=/etc/docker/dockerd.env\n".to_string(),
+            "EnvironmentFile=/etc/docker/dockerd.env does not exist: systemd refuses to start docker.service",
+        ),
+        (
+            drop_in,
+            format!("[Service]\nExecStart=\n{exec} ${{HOSTS:-tcp://0.0.0.0:2375}}\n"),
+            "is not a plain variable reference",
+        ),
+        (
+            DAEMON_JSON,
+            "{\n  \"log-driver\": \"journald\",\n  \"hosts\" [\"fd://\"]\n}\n".to_string(),
+            "/etc/docker/daemon.json:3:11: not valid JSON",
+        ),
+        (
+            DAEMON_JSON,
+            "[\"tcp://0.0.0.0:2375\"]\n".to_string(),
+            "daemon.json must hold a JSON object",
+        ),
+    ];
+    for (file, text, reason) in cases {
+        let (env, root) = host_env(debian_docker_io_node);
+        write(&root, file, &text);
+        let plan = plan_json(&env, &["DKER-EE-001050"]);
+        assert_eq!(status_of(&plan, "DKER-EE-001050"), "unknown", "{text}");
+        let out = env.run(&["plan", "--rule", "DKER-EE-001050", "--detailed-exitcode"]);
+        out.assert_code(2);
+        assert!(
+            out.stdout.contains("? DKER-EE-001050") && out.stdout.contains(reason),
+            "{text}: {}",
+            out.stdout
+        );
+        // Nothing to apply for it, and nothing written.
+        let before = snap(&root);
+        env.run(&["apply", "--yes", "--rule", "DKER-EE-001050"])
+            .assert_code(0);
+        assert_tree(&root, &before, "after an apply of an unknown rule");
+        assert!(env.snapshot_dirs().is_empty());
+    }
+
+    // An environment file reached through a symlink out of the root: unknown, never read.
+    let (env, root) = host_env(debian_docker_io_node);
+    fs::remove_file(root.join(ETC_DEFAULT_DOCKER)).unwrap();
+    symlink("../../../outside/docker", root.join(ETC_DEFAULT_DOCKER)).unwrap();
+    let plan = plan_json(&env, &["DKER-EE-001050", "DKER-EE-001070"]);
+    assert_eq!(status_of(&plan, "DKER-EE-001050"), "unknown");
+    assert_eq!(status_of(&plan, "DKER-EE-001070"), "unknown");
+}
+
+#[test]
+fn an_empty_root_is_reported_and_apply_refuses_it() {
+    let mut env = TestEnv::start(EnvOptions {
+        ucp: false,
+        ..EnvOptions::default()
+    });
+    let root = env.path("unmounted");
+    fs::create_dir(&root).unwrap();
+    env.set_env("STIGFIX_HOST_ROOT", &root);
+    let plan = plan_json(&env, &[]);
+    for rule in plan["rules"].as_array().unwrap() {
+        if rule["kind"] == "host" && rule["mode"] == "enforce" {
+            assert_eq!(rule["status"], "unknown", "{rule}");
+        }
+    }
+    let out = env.run(&["plan", "--detailed-exitcode"]);
+    out.assert_code(2);
+    assert!(
+        out.stdout.contains(&format!(
+            "no Docker Engine installation found under {}",
+            shown(&root)
+        )),
+        "{}",
+        out.stdout
+    );
+    for command in [
+        &["apply", "--yes"][..],
+        &["apply", "--yes", "--rule", "DKER-EE-005330"],
+    ] {
+        let out = env.run(command);
+        out.assert_code(1);
+        assert!(
+            out.error_line()
+                .contains("no Docker Engine installation found")
+                && out.error_line().contains("nothing was changed"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "nothing created");
+        assert!(env.snapshot_dirs().is_empty());
+    }
+}
+
+/// Two locks against a looser mode: a playbook asking for one is refused when it is loaded
+/// (tests/e2e/playbooks.rs has the variants), and the host target itself would refuse to add a
+/// permission bit whatever the playbook said (its unit tests drive that guard directly).
+#[test]
+fn a_mode_that_would_add_a_permission_bit_is_never_written() {
+    // No site file: the playbook below replaces the shipped one, whose variables it sets.
+    let (env, root) = host_env(ubuntu_node);
+    fs::write(env.path("stigfix.toml"), "").unwrap();
+    chmod(&root, "etc/docker/tls/server-key.pem", 0o400);
+    // A site playbook that asks for a looser mode than the file has.
+    write(
+        &root.parent().unwrap().join("site"),
+        "loose.toml",
+        "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\ndescription = \"a site's copy that asks for 0644\"\n\n[[rules]]\nid = \"DKER-EE-005300\"\ntarget = \"host\"\nsettings = [{ path = \"files.tls_key.mode\", value = \"0644\" }]\n",
+    );
+    let playbook = root.parent().unwrap().join("site/loose.toml");
+    let playbook = playbook.to_str().unwrap();
+    let before = snap(&root);
+    for args in [
+        &["plan", "--playbook", playbook][..],
+        &["apply", "--yes", "--playbook", playbook][..],
+    ] {
+        let out = env.run(args);
+        out.assert_code(1);
+        assert!(
+            out.error_line().contains("loose.toml:9:")
+                && out.error_line().contains("give `mode_within`"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_tree(&root, &before, "after an apply that may not loosen a mode");
+    assert!(env.snapshot_dirs().is_empty());
 }
 
 type DtrState = (serde_json::Value, Vec<SimRepo>);

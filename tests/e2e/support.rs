@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stigfix::demo::{DEMO_SITE, NONCOMPLIANT_CONFIG};
-use stigfix::sim::{DtrOptions, RequestRecord, SimOptions, SimUser, Simulator, UcpRelease};
+use stigfix::sim::{
+    DtrOptions, RequestRecord, SimEngine, SimOptions, SimUser, Simulator, UcpRelease,
+};
 use tempfile::TempDir;
 
 /// The password of the simulator's `admin` account. Distinctive, so a leak is easy to spot.
@@ -71,6 +73,8 @@ pub struct EnvOptions {
     pub ucp_release: UcpRelease,
     /// Where the private folder is made (default: the system's temp folder).
     pub temp_in: Option<PathBuf>,
+    /// The cluster's containers (the workload target's Engine API): by default UCP's own only.
+    pub engine: SimEngine,
 }
 
 impl Default for EnvOptions {
@@ -83,6 +87,7 @@ impl Default for EnvOptions {
             dtr: None,
             temp_in: None,
             ucp_release: UcpRelease::default(),
+            engine: SimEngine::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ impl TestEnv {
             ucp_release: options.ucp_release,
             token_ttl: Duration::from_secs(3600),
             dtr: options.dtr.clone().unwrap_or_default(),
+            engine: options.engine.clone(),
         })
         .expect("start the simulator");
         let mut builder = tempfile::Builder::new();
@@ -544,4 +550,47 @@ pub fn wait_for(child: &mut Child, mut condition: impl FnMut() -> bool) -> bool 
         std::thread::sleep(Duration::from_millis(1));
     }
     false
+}
+
+/// Send the child SIGTERM, as `systemctl stop` or `kill` would.
+pub fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM failed");
+}
+
+/// The manifest of a snapshot folder, parsed.
+#[track_caller]
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let path = dir.join("manifest.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    json(&text)
+}
+
+/// The id of a snapshot folder (its name).
+pub fn snapshot_id(dir: &Path) -> String {
+    dir.file_name()
+        .and_then(|name| name.to_str())
+        .expect("a snapshot folder name")
+        .to_string()
+}
+
+/// The `state` of every target of a snapshot, in manifest order, as `kind state`.
+#[track_caller]
+pub fn target_states(dir: &Path) -> Vec<String> {
+    manifest(dir)["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|target| {
+            format!(
+                "{} {}",
+                target["kind"].as_str().unwrap_or("?"),
+                target["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
 }

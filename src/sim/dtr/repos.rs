@@ -1,4 +1,4 @@
-//! Repositories and tags (api-facts §3.6): the repository model, the capped page size with
+//! Repositories and tags (docs/reference/api-facts.md §3.6): the repository model, the capped page size with
 //! opaque cursors, the single-repository GET and PATCH, and the tag list.
 
 use std::ops::Bound;

@@ -45,6 +45,7 @@ pub const KIND: TargetKind = TargetKind::new("dtr");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--dtr-url",
+    part_of: None,
     service: Some(Service::Dtr),
     specs: |settings| {
         Ok(settings

@@ -1,21 +1,74 @@
 //! `/etc/docker/daemon.json`: parse (keys kept in file order) and render (2-space pretty
 //! printing with a trailing newline, other keys and their order kept).
+//!
+//! A byte order mark is read the way dockerd 24.0 and later read it: moby's
+//! `getConflictFreeConfiguration()` (daemon/config/config.go, since commit d42495033e
+//! "daemon/config: support alternate (common) unicode encodings using a BOM", first released
+//! in v24.0.0) decodes the file with `unicode.BOMOverride` then `encoding.UTF8Validator`: a
+//! UTF-8 BOM is skipped, UTF-16 LE or BE with a BOM is decoded, anything else must be UTF-8.
+//! Older dockerd (20.10 — Debian 12's `docker.io` 20.10.24, tried — and 23.0) refuse such a
+//! file: `unable to configure the Docker daemon with file …: invalid character 'ï' looking for
+//! beginning of value`. So stigfix reads it, notes the difference, and writes UTF-8 without a
+//! BOM when it rewrites the file (what every dockerd reads).
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+/// The text of daemon.json and the byte order mark it started with, if any.
+pub fn decode(bytes: &[u8]) -> std::result::Result<(String, Option<&'static str>), String> {
+    let utf16 = |rest: &[u8], little: bool| -> std::result::Result<String, String> {
+        let units: Vec<u16> = rest
+            .chunks(2)
+            .map(|pair| {
+                let pair = [pair[0], *pair.get(1).unwrap_or(&0)];
+                if little {
+                    u16::from_le_bytes(pair)
+                } else {
+                    u16::from_be_bytes(pair)
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|_| "not valid UTF-16 text".to_string())
+    };
+    if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
+        return Ok((utf8(rest)?, Some("UTF-8")));
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xff\xfe") {
+        return Ok((utf16(rest, true)?, Some("UTF-16 LE")));
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xfe\xff") {
+        return Ok((utf16(rest, false)?, Some("UTF-16 BE")));
+    }
+    Ok((utf8(bytes)?, None))
+}
+
+fn utf8(bytes: &[u8]) -> std::result::Result<String, String> {
+    std::str::from_utf8(bytes)
+        .map(str::to_string)
+        .map_err(|error| {
+            let line = bytes[..error.valid_up_to()]
+                .iter()
+                .filter(|byte| **byte == b'\n')
+                .count()
+                + 1;
+            format!("line {line} is not UTF-8 text")
+        })
+}
+
+/// What stigfix notes about a daemon.json that starts with a byte order mark.
+pub fn bom_note(shown: &str, encoding: &str) -> String {
+    format!(
+        "{shown} starts with a {encoding} byte order mark: dockerd 24.0 and later read it as stigfix does, older dockerd (20.10, 23.0) refuse to start with it (`invalid character 'ï' looking for beginning of value`); when stigfix rewrites the file it writes UTF-8 without the mark"
+    )
+}
+
 /// Parse daemon.json; `shown` names the file in errors.
 pub fn parse(bytes: &[u8], shown: &str) -> Result<Map<String, Value>> {
     let hint = "correct the JSON by hand (dockerd refuses it too), then run stigfix again";
-    let text = std::str::from_utf8(bytes).map_err(|error| {
-        let line = bytes[..error.valid_up_to()]
-            .iter()
-            .filter(|byte| **byte == b'\n')
-            .count()
-            + 1;
-        Error::new(format!("{shown}:{line}: not UTF-8 text")).with_hint(hint)
-    })?;
+    let (text, _) =
+        decode(bytes).map_err(|why| Error::new(format!("{shown}: {why}")).with_hint(hint))?;
+    let text = text.as_str();
     if text.trim().is_empty() {
         // dockerd treats an empty file as no configuration.
         return Ok(Map::new());
@@ -108,5 +161,32 @@ mod tests {
                 .contains("JSON object")
         );
         assert!(parse(b"  \n", "f").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_as_dockerd_24_reads_it() {
+        let map = parse(b"\xef\xbb\xbf{\"hosts\": [\"tcp://0.0.0.0:2375\"]}\n", "f").unwrap();
+        assert_eq!(strings(&map, "hosts"), ["tcp://0.0.0.0:2375"]);
+        assert_eq!(decode(b"\xef\xbb\xbf{}").unwrap().1, Some("UTF-8"));
+        let mut le = vec![0xff, 0xfe];
+        for unit in "{\"debug\": true}".encode_utf16() {
+            le.extend_from_slice(&unit.to_le_bytes());
+        }
+        assert_eq!(
+            decode(&le).unwrap(),
+            ("{\"debug\": true}".to_string(), Some("UTF-16 LE"))
+        );
+        let mut be = vec![0xfe, 0xff];
+        for unit in "{}".encode_utf16() {
+            be.extend_from_slice(&unit.to_be_bytes());
+        }
+        assert!(parse(&be, "f").unwrap().is_empty());
+        assert_eq!(
+            parse(b"{\n\"a\": \"\xff\"}", "/r/daemon.json")
+                .unwrap_err()
+                .message(),
+            "/r/daemon.json: line 2 is not UTF-8 text"
+        );
+        assert_eq!(decode(b"{}").unwrap().1, None);
     }
 }

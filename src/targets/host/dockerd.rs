@@ -22,6 +22,11 @@ pub enum Flag {
 pub struct Arg {
     pub words: Vec<String>,
     pub flag: Flag,
+    /// The indices of the words it was parsed from.
+    pub span: std::ops::Range<usize>,
+    /// For a flag of a cluster of short flags (`-DH tcp://…`): its part of the cluster word
+    /// (`D`, `H`, `Htcp://…`).
+    pub cluster: Option<String>,
 }
 
 /// dockerd's boolean long flags: they never take the next word as a value.
@@ -75,38 +80,35 @@ pub fn parse(args: &[String]) -> Vec<Arg> {
     while index < args.len() {
         let word = &args[index];
         index += 1;
+        let at = index - 1;
+        let single = |flag: Flag| Arg {
+            words: vec![word.clone()],
+            flag,
+            span: at..at + 1,
+            cluster: None,
+        };
         if only_positional || word == "-" || !word.starts_with('-') {
-            parsed.push(Arg {
-                words: vec![word.clone()],
-                flag: Flag::Other,
-            });
+            parsed.push(single(Flag::Other));
             continue;
         }
         if word == "--" {
             only_positional = true;
-            parsed.push(Arg {
-                words: vec![word.clone()],
-                flag: Flag::Other,
-            });
+            parsed.push(single(Flag::Other));
             continue;
         }
         if let Some(long) = word.strip_prefix("--") {
             if let Some((name, value)) = long.split_once('=') {
-                parsed.push(Arg {
-                    words: vec![word.clone()],
-                    flag: classify(name, value.to_string()),
-                });
+                parsed.push(single(classify(name, value.to_string())));
             } else if BOOL_LONG.contains(&long) || index >= args.len() {
-                parsed.push(Arg {
-                    words: vec![word.clone()],
-                    flag: Flag::Other,
-                });
+                parsed.push(single(Flag::Other));
             } else {
                 let value = args[index].clone();
                 index += 1;
                 parsed.push(Arg {
                     words: vec![word.clone(), value.clone()],
                     flag: classify(long, value),
+                    span: at..at + 2,
+                    cluster: None,
                 });
             }
             continue;
@@ -117,10 +119,13 @@ pub fn parse(args: &[String]) -> Vec<Arg> {
         while position < cluster.len() {
             let short = cluster[position];
             position += 1;
+            let clustered = cluster.len() > 1;
             if !VALUE_SHORT.contains(&short) {
                 parsed.push(Arg {
                     words: vec![format!("-{short}")],
                     flag: Flag::Other,
+                    span: at..at + 1,
+                    cluster: clustered.then(|| short.to_string()),
                 });
                 continue;
             }
@@ -136,6 +141,8 @@ pub fn parse(args: &[String]) -> Vec<Arg> {
                 parsed.push(Arg {
                     words,
                     flag: classify(&name, value),
+                    span: at..at + 1,
+                    cluster: clustered.then(|| format!("{short}{rest}")),
                 });
             } else if index < args.len() {
                 let value = args[index].clone();
@@ -143,11 +150,15 @@ pub fn parse(args: &[String]) -> Vec<Arg> {
                 parsed.push(Arg {
                     words: vec![format!("-{short}"), value.clone()],
                     flag: classify(&name, value),
+                    span: at..at + 2,
+                    cluster: clustered.then(|| short.to_string()),
                 });
             } else {
                 parsed.push(Arg {
                     words: vec![format!("-{short}")],
                     flag: Flag::Other,
+                    span: at..at + 1,
+                    cluster: clustered.then(|| short.to_string()),
                 });
             }
             break;
@@ -156,9 +167,40 @@ pub fn parse(args: &[String]) -> Vec<Arg> {
     parsed
 }
 
-/// The words of parsed arguments, in order.
-pub fn render(args: &[Arg]) -> Vec<String> {
-    args.iter().flat_map(|arg| arg.words.clone()).collect()
+/// What becomes of each of `count` words when the arguments `remove` picks are taken out:
+/// `None` to drop the word, else its new text (a cluster of short flags loses only its removed
+/// flags: `-DH tcp://…` becomes `-D`).
+pub fn rewrite_words(
+    args: &[Arg],
+    count: usize,
+    remove: impl Fn(&Arg) -> bool,
+) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = vec![None; count];
+    let mut clusters: Vec<Option<String>> = vec![None; count];
+    for arg in args {
+        let removed = remove(arg);
+        for (offset, index) in arg.span.clone().enumerate() {
+            if index >= count {
+                continue;
+            }
+            match (&arg.cluster, offset) {
+                (Some(part), 0) => {
+                    let kept = clusters[index].get_or_insert_with(|| "-".to_string());
+                    if !removed {
+                        kept.push_str(part);
+                    }
+                }
+                _ if !removed => out[index] = Some(arg.words[offset].clone()),
+                _ => {}
+            }
+        }
+    }
+    for (index, cluster) in clusters.into_iter().enumerate() {
+        if let Some(text) = cluster {
+            out[index] = (text != "-").then_some(text);
+        }
+    }
+    out
 }
 
 /// Whether a listener address is a TCP one, as dockerd reads it: `tcp://` in any case, or an
@@ -199,6 +241,10 @@ pub fn last_value(args: &[Arg], pick: impl Fn(&Flag) -> Option<&String>) -> Opti
 mod tests {
     use super::*;
 
+    fn render(args: &[Arg]) -> Vec<String> {
+        args.iter().flat_map(|arg| arg.words.clone()).collect()
+    }
+
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_string).collect()
     }
@@ -226,6 +272,33 @@ mod tests {
         assert_eq!(tcp, [true, true, true, true, true, true, false, false]);
         assert!(is_tcp("0.0.0.0:2375"));
         assert!(!is_tcp("npipe://"));
+    }
+
+    #[test]
+    fn removing_flags_keeps_the_rest_of_a_cluster() {
+        let words = words("-DH tcp://a:1 --dns 8.8.8.8 -H fd:// --host=tcp://b:2 -Htcp://c:3");
+        let args = parse(&words);
+        let out = rewrite_words(
+            &args,
+            words.len(),
+            |arg| matches!(&arg.flag, Flag::Host(host) if is_tcp(host)),
+        );
+        assert_eq!(
+            out,
+            [
+                Some("-D".to_string()),
+                None,
+                Some("--dns".to_string()),
+                Some("8.8.8.8".to_string()),
+                Some("-H".to_string()),
+                Some("fd://".to_string()),
+                None,
+                None
+            ]
+        );
+        let all = rewrite_words(&args, words.len(), |_| false);
+        let kept: Vec<String> = all.into_iter().flatten().collect();
+        assert_eq!(kept, words);
     }
 
     #[test]

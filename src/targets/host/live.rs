@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use super::RESTART_COMMAND;
-use super::changes::{self, FileChange, describe, needs_restart};
+use super::changes::{self, FileChange, describe, loosens, needs_restart};
 use super::fsroot::{self, Kind, mode_string};
+use super::restart_command;
+use super::roles::RoleState;
 use super::saved::SavedFiles;
-use super::state::{RoleState, State};
+use super::state::State;
 use crate::error::Result;
 use crate::keypath::KeyPath;
 use crate::targets::{Document, Edit, LiveState, Saved, Written};
@@ -37,30 +38,31 @@ impl Document for HostLive {
     }
 
     fn source(&self, path: &KeyPath) -> Option<String> {
-        let state = &self.state;
-        match path.segments() {
-            [root, role @ .., _] if root == "files" && !role.is_empty() => {
-                match state.role(role)? {
-                    RoleState::Present(resolved) => Some(state.root.show(&resolved.rel)),
-                    _ => None,
-                }
-            }
-            [root, ..] if root == "dockerd" => {
-                let mut files: Vec<String> = state
-                    .service
-                    .iter()
-                    .flat_map(|service| {
-                        std::iter::once(&service.unit.fragment)
-                            .chain(&service.unit.dropins)
-                            .map(|unit| state.root.show(&unit.rel))
-                    })
-                    .collect();
-                if state.daemon.stat.is_some() {
-                    files.push(state.root.show(&state.daemon.rel));
-                }
-                (!files.is_empty()).then(|| files.join(", "))
-            }
-            _ => None,
+        self.state.source(path)
+    }
+
+    fn unknown(&self, path: &KeyPath) -> Option<String> {
+        self.state.unknown(path)
+    }
+
+    /// A mode that would add a permission bit is refused, whatever the playbook asks.
+    fn accepts(&self, path: &KeyPath, after: &toml::Value) -> Result<(), String> {
+        let segments = path.segments();
+        if segments.len() < 3 || segments[0] != "files" || path.leaf() != "mode" {
+            return Ok(());
+        }
+        let role = &segments[1..segments.len() - 1];
+        let (Some(RoleState::Present(resolved)), Some(want)) =
+            (self.state.role(role), crate::values::mode_value(after))
+        else {
+            return Ok(());
+        };
+        match resolved.stat {
+            Some(stat) => match loosens(&self.state.root.show(&resolved.rel), stat.mode, want) {
+                Some(why) => Err(why),
+                None => Ok(()),
+            },
+            None => Ok(()),
         }
     }
 
@@ -90,29 +92,32 @@ impl LiveState for HostLive {
     /// Observations for the plan: kernel FIPS mode, pending restarts, what stigfix cannot see.
     fn notes(&self) -> Vec<String> {
         let mut notes = self.state.notes.clone();
-        let absent = |role: &str| {
-            self.expand(&KeyPath::from_segments(vec![
-                "files".into(),
-                role.into(),
-                "mode".into(),
-            ]))
-            .is_empty()
-        };
-        if absent("docker_service") && absent("etc_docker") {
-            notes.push(format!(
-                "no Docker Engine found under {}: neither docker.service nor /etc/docker exists; check that --host-root is the node's root (a mount point that is not mounted looks like this)",
-                self.state.endpoint
-            ));
-        }
+        notes.extend(self.state.no_engine.clone());
         notes
+    }
+
+    /// A root with no Docker Engine installation (empty, or a mount point not mounted): apply
+    /// refuses it outright.
+    fn refusal(&self) -> Option<String> {
+        self.state.no_engine.clone()
     }
 
     /// What must happen besides the file writes.
     fn actions(&self, edits: &[Edit]) -> Vec<String> {
-        if edits.iter().any(needs_restart) {
-            vec![format!("restart docker.service ({RESTART_COMMAND})")]
+        if !edits.iter().any(needs_restart) {
+            return Vec::new();
+        }
+        let socket = changes::compute(&self.state, edits).is_ok_and(|c| c.socket_config);
+        if socket {
+            vec![format!(
+                "restart docker.socket and docker.service ({})",
+                restart_command(true)
+            )]
         } else {
-            Vec::new()
+            vec![format!(
+                "restart docker.service ({})",
+                restart_command(false)
+            )]
         }
     }
 

@@ -1,22 +1,30 @@
 //! The Docker Engine node ("host") target: files under a host root (`--host-root`, `/` for
 //! this node).
 //!
-//! The document: `dockerd.tcp_hosts`, `dockerd.insecure_registries`,
-//! `dockerd.environment.<NAME>` (from the effective docker.service and daemon.json), and
-//! `files.<role>.owner|group|mode` for the files the STIG's ownership rules name (stig-ids.md
-//! §1.4). Reads and writes never leave the root ([`fsroot`]); dockerd settings are changed in
-//! stigfix's own drop-in and in daemon.json, never in the vendor unit ([`changes`]).
+//! The document ([`paths`]): `dockerd.tcp_hosts`, `dockerd.insecure_registries`,
+//! `dockerd.environment.<NAME>` — dockerd's effective configuration, built as systemd builds
+//! it ([`units`], [`environment`], [`command`]) from docker.service, its drop-ins and
+//! environment files, docker.socket, and daemon.json — and `files.<role>.owner|group|mode`
+//! for the files the STIG's ownership rules name ([`roles`], docs/reference/stig-ids.md §1.4). What stigfix
+//! cannot interpret makes the values it could affect `unknown`. Reads and writes never leave
+//! the root ([`fsroot`]); dockerd settings are changed where they are set, never in the vendor
+//! unit ([`changes`]).
 
 mod changes;
+mod command;
 mod daemon_json;
 mod dockerd;
+mod environment;
 mod fsroot;
 mod live;
+mod paths;
 mod procinfo;
 mod restore;
+mod roles;
 mod saved;
 mod state;
 mod systemd;
+mod units;
 mod users;
 
 #[cfg(all(test, feature = "sim"))]
@@ -24,6 +32,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use changes::{ChangeSet, needs_restart};
 use fsroot::FsRoot;
@@ -41,6 +50,7 @@ pub const KIND: TargetKind = TargetKind::new("host");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--host-root",
+    part_of: None,
     service: None,
     specs: |settings| {
         settings
@@ -86,9 +96,22 @@ pub struct HostTarget {
     systemctl: Option<PathBuf>,
     /// The /proc to ask about the running kernel and dockerd: only for the root `/`.
     proc: Option<PathBuf>,
+    /// Whether the last apply changed docker.socket's listeners (it must restart too).
+    socket_changed: AtomicBool,
 }
 
 const RESTART_COMMAND: &str = "systemctl daemon-reload && systemctl restart docker";
+const RESTART_WITH_SOCKET: &str =
+    "systemctl daemon-reload && systemctl restart docker.socket docker";
+
+/// The command that makes new dockerd settings take effect.
+fn restart_command(socket: bool) -> &'static str {
+    if socket {
+        RESTART_WITH_SOCKET
+    } else {
+        RESTART_COMMAND
+    }
+}
 
 impl HostTarget {
     /// `root` must be an existing directory; it is stored canonicalized. `systemctl`: a
@@ -108,6 +131,7 @@ impl HostTarget {
             restart,
             systemctl,
             proc,
+            socket_changed: AtomicBool::new(false),
         })
     }
 
@@ -141,7 +165,16 @@ impl HostTarget {
             ))
             .with_hint("run the plan again"));
         }
+        if let Some(why) = &current.no_engine {
+            return Err(
+                Error::new(format!("host {}: {why}", self.endpoint())).with_hint(
+                    "point --host-root at the node's root filesystem; nothing was written",
+                ),
+            );
+        }
         let changes = changes::compute(&live.state, edits)?;
+        self.socket_changed
+            .store(changes.socket_config, Ordering::SeqCst);
         self.execute(&live.state, &changes)?;
         let after = self.read().await?;
         let mismatches: Vec<String> = edits
@@ -249,19 +282,27 @@ impl HostTarget {
         Ok(())
     }
 
-    async fn restart_docker(&self) -> Result<Vec<String>> {
+    async fn restart_docker(&self, socket: bool) -> Result<Vec<String>> {
         self.systemctl(&["daemon-reload"]).await?;
-        self.systemctl(&["restart", "docker.service"]).await?;
-        Ok(vec![
-            format!("ran `systemctl daemon-reload` on {}", self.node()),
-            format!(
+        let mut lines = vec![format!("ran `systemctl daemon-reload` on {}", self.node())];
+        if socket {
+            self.systemctl(&["restart", "docker.socket", "docker.service"])
+                .await?;
+            lines.push(format!(
+                "restarted docker.socket and docker.service on {} (`systemctl restart docker.socket docker.service`)",
+                self.node()
+            ));
+        } else {
+            self.systemctl(&["restart", "docker.service"]).await?;
+            lines.push(format!(
                 "restarted docker.service on {} (`systemctl restart docker.service`)",
                 self.node()
-            ),
-        ])
+            ));
+        }
+        Ok(lines)
     }
 
-    fn restart_instructions(&self, why: &str) -> Vec<String> {
+    fn restart_instructions(&self, why: &str, socket: bool) -> Vec<String> {
         let reason = match self.restart {
             RestartPolicy::Never => " (restarts are turned off)",
             RestartPolicy::IfNeeded if !self.root.is_slash() => {
@@ -269,9 +310,15 @@ impl HostTarget {
             }
             RestartPolicy::IfNeeded => "",
         };
+        let units = if socket {
+            "docker.socket and docker.service"
+        } else {
+            "docker.service"
+        };
         vec![format!(
-            "docker.service on {} must be restarted for {why} to take effect{reason}: run `{RESTART_COMMAND}` on that node",
-            self.node()
+            "{units} on {} must be restarted for {why} to take effect{reason}: run `{}` on that node",
+            self.node(),
+            restart_command(socket)
         )]
     }
 
@@ -281,10 +328,11 @@ impl HostTarget {
         if !edits.iter().any(needs_restart) {
             return Ok(Vec::new());
         }
+        let socket = self.socket_changed.load(Ordering::SeqCst);
         if self.restarts_allowed() {
-            self.restart_docker().await
+            self.restart_docker(socket).await
         } else {
-            Ok(self.restart_instructions("the new dockerd settings"))
+            Ok(self.restart_instructions("the new dockerd settings", socket))
         }
     }
 
@@ -293,7 +341,7 @@ impl HostTarget {
     pub fn restore_actions(&self, saved: &Saved) -> Vec<String> {
         match SavedFiles::from_saved(saved) {
             Ok(files) if files.restart_dockerd && !self.restarts_allowed() => {
-                self.restart_instructions("the restored dockerd settings")
+                self.restart_instructions("the restored dockerd settings", files.restart_socket)
             }
             _ => Vec::new(),
         }
@@ -315,7 +363,7 @@ impl HostTarget {
         };
         restore::put_back(&self.root, &entries)?;
         if files.restart_dockerd && !entries.is_empty() && self.restarts_allowed() {
-            self.restart_docker().await?;
+            self.restart_docker(files.restart_socket).await?;
         }
         self.read().await
     }

@@ -4,6 +4,9 @@
 use std::fs;
 use std::path::Path;
 
+use super::systemd::Exec;
+use super::units::Service;
+
 /// A note when kernel FIPS mode is not on.
 pub fn fips_note(proc: &Path) -> Option<String> {
     let path = proc.join("sys/crypto/fips_enabled");
@@ -75,4 +78,61 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
         parts.pop();
     }
     parts
+}
+
+/// Notes about running dockerd processes whose command line or DOCKER_FIPS differ from what
+/// docker.service now configures (a restart is pending).
+pub fn pending_restart_notes(proc: &Path, service: &Service) -> Vec<String> {
+    let configured_fips = service
+        .env
+        .get("DOCKER_FIPS")
+        .map(|variable| variable.value.clone());
+    let configured: Option<Vec<String>> = service
+        .exec
+        .as_ref()
+        .filter(|_| service.command.problems.is_empty())
+        .map(|_| {
+            service
+                .command
+                .words
+                .iter()
+                .map(|word| word.text.clone())
+                .collect()
+        });
+    let mut notes = Vec::new();
+    for running in running_dockerd(proc) {
+        let mut differences = Vec::new();
+        let running_args = running.argv.get(1..).unwrap_or_default();
+        if let Some(configured) = &configured
+            && running_args != configured.as_slice()
+        {
+            let mut words = vec![running.argv.first().cloned().unwrap_or_default()];
+            words.extend(configured.iter().cloned());
+            differences.push(format!(
+                "it runs as `{}` but docker.service now says `{}`",
+                Exec::render("", &running.argv),
+                Exec::render("", &words)
+            ));
+        }
+        if running.fips != configured_fips {
+            let show = |value: &Option<String>| {
+                value
+                    .as_ref()
+                    .map_or_else(|| "unset".to_string(), |value| format!("`{value}`"))
+            };
+            differences.push(format!(
+                "its DOCKER_FIPS is {} but docker.service now sets {}",
+                show(&running.fips),
+                show(&configured_fips)
+            ));
+        }
+        if !differences.is_empty() {
+            notes.push(format!(
+                "restart pending: dockerd (pid {}): {}; it takes effect after `systemctl daemon-reload && systemctl restart docker`",
+                running.pid,
+                differences.join("; ")
+            ));
+        }
+    }
+    notes
 }

@@ -21,6 +21,9 @@ pub struct SavedFiles {
     pub root: String,
     /// Whether the change set rewrote dockerd configuration (a restore needs a restart).
     pub restart_dockerd: bool,
+    /// Whether it changed docker.socket's listeners (docker.socket must restart too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_socket: bool,
     /// The document paths whose edits made these changes (none in snapshots of older
     /// versions: then a restore puts every entry back).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -119,6 +122,7 @@ impl SavedFiles {
             format: FORMAT.to_string(),
             root: root.to_string(),
             restart_dockerd: changes.dockerd_config,
+            restart_socket: changes.socket_config,
             paths,
             entries,
         }

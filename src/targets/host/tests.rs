@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use super::live::same_value;
 use super::*;
 use crate::keypath::KeyPath;
-use crate::sim::host::{compliant_node, rhel_node, tree, ubuntu_node};
+use crate::sim::host::{
+    compliant_node, debian_docker_io_node, docker_ce_rpm_node, rhel_docker_node, rhel_node, tree,
+    ubuntu_node,
+};
 use crate::targets::{Document, LiveState};
 
 fn kp(text: &str) -> KeyPath {
@@ -615,19 +618,24 @@ async fn dropins_hide_by_name_apply_in_order_and_reset_exec_start() {
         ]
     );
 
-    // Without the hiding file, two ExecStart= lines.
+    // Without the hiding file, two ExecStart= lines: systemd refuses the unit, so every
+    // dockerd setting is unknown (never a pass), and none can be fixed.
     fs::remove_file(root.join("etc/systemd/system/docker.service.d/10-a.conf")).unwrap();
     fs::remove_file(root.join("run/systemd/system/docker.service.d/20-b.conf")).unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error
-            .message()
-            .contains("docker.service has more than one ExecStart=")
-            && error.message().contains("systemd refuses it")
-            && error.message().contains("10-a.conf:2"),
-        "{}",
-        error.message()
+        why.contains("docker.service has more than one ExecStart=")
+            && why.contains("systemd refuses it")
+            && why.contains("10-a.conf:2"),
+        "{why}"
     );
+    assert!(
+        live.unknown(&kp("dockerd.environment.DOCKER_FIPS"))
+            .is_some()
+    );
+    assert!(live.writable(&kp("dockerd.tcp_hosts")).is_err());
+    assert_eq!(live.unknown(&kp("files.docker_service.mode")), None);
 
     // The rewritten ExecStart keeps the prefix and quotes what needs quoting.
     fs::remove_file(root.join("usr/lib/systemd/system/docker.service.d/10-a.conf")).unwrap();
@@ -653,17 +661,21 @@ async fn malformed_files_are_named_with_line() {
     let daemon = root.join("etc/docker/daemon.json");
     fs::write(&daemon, "{\n  \"debug\": true,\n  \"hosts\" [\n}\n").unwrap();
     let host = target(&root);
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
     let canonical = fs::canonicalize(&root).unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error.message().starts_with(&format!(
+        why.starts_with(&format!(
             "{}:3:11: not valid JSON",
             canonical.join("etc/docker/daemon.json").display()
-        )),
-        "{}",
-        error.message()
+        )) && why.ends_with("dockerd refuses to start with it"),
+        "{why}"
     );
-    assert!(error.hint().is_some());
+    assert!(live.unknown(&kp("dockerd.insecure_registries")).is_some());
+    assert!(live.unknown(&kp("files.tls_key.mode")).is_some());
+    // The file itself is there: its owner and mode are known.
+    assert_eq!(live.unknown(&kp("files.daemon_json.mode")), None);
+    assert_eq!(live.unknown(&kp("dockerd.environment.DOCKER_FIPS")), None);
     fs::write(&daemon, "{}\n").unwrap();
 
     let override_conf = root.join("etc/systemd/system/docker.service.d/override.conf");
@@ -672,23 +684,23 @@ async fn malformed_files_are_named_with_line() {
         "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd \"-H fd://\n",
     )
     .unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error.message().starts_with(&format!(
-            "{}:3: unterminated double quote",
+        why.contains(&format!(
+            "{}:3: ExecStart= cannot be read (unterminated double quote",
             canonical
                 .join("etc/systemd/system/docker.service.d/override.conf")
                 .display()
         )),
-        "{}",
-        error.message()
+        "{why}"
     );
     fs::write(&override_conf, "[Service\n").unwrap();
-    let error = host.read().await.unwrap_err();
+    let live = host.read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
     assert!(
-        error
-            .message()
-            .ends_with("override.conf:1: invalid section header `[Service`")
+        why.contains("override.conf:1: invalid section header `[Service`"),
+        "{why}"
     );
 }
 
@@ -1074,18 +1086,32 @@ async fn notes_about_kernel_fips_pending_restart_and_variables() {
     );
     assert!(notes[1].contains("DOCKER_FIPS is unset but docker.service now sets `1`"));
 
-    // $VARIABLES in ExecStart.
+    // $VARIABLES in ExecStart are expanded from the environment file.
     fs::write(
         root.join("etc/systemd/system/docker.service.d/override.conf"),
         "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// $DOCKER_OPTS\n",
     )
     .unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        "DOCKER_OPTS=\"-H tcp://0.0.0.0:2375 --dns 8.8.8.8\"\n",
+    )
+    .unwrap();
     fs::remove_file(root.join("etc/systemd/system/docker.service.d/zz-stigfix.conf")).unwrap();
     let live = target(&root).read().await.unwrap();
-    assert!(
-        live.notes().iter().any(|note| note.contains("uses `$DOCKER_OPTS` (EnvironmentFile=-/etc/default/docker)")),
-        "{:?}",
-        live.notes()
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2375"]))
+    );
+    assert_eq!(
+        live.source(&kp("dockerd.tcp_hosts")).unwrap(),
+        format!(
+            "{}:1 (DOCKER_OPTS)",
+            fs::canonicalize(&root)
+                .unwrap()
+                .join("etc/default/docker")
+                .display()
+        )
     );
 }
 
@@ -1159,4 +1185,426 @@ async fn created_directories_are_removed_by_restore() {
     host.restore(&saved).await.unwrap();
     assert_eq!(tree(&root).unwrap(), before);
     assert!(!root.join("etc/systemd").exists());
+}
+
+fn write_file(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn debian_docker_io_reads_docker_opts_and_environment_files_win() {
+    let (_dir, root) = node(debian_docker_io_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert_eq!(live.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+    assert!(live.refusal().is_none());
+
+    // Environment= says one thing, the environment file another: the file wins (systemd.exec
+    // (5)), and the fix rewrites the file's assignment.
+    write_file(
+        &root,
+        "etc/systemd/system/docker.service.d/env.conf",
+        "[Service]\nEnvironment=DOCKER_FIPS=1 \"DOCKER_OPTS=--debug\"\nUnsetEnvironment=HTTP_PROXY\n",
+    );
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_FIPS=0\nHTTP_PROXY=http://proxy:3128\nDOCKER_OPTS='-H tcp://0.0.0.0:2375 --label \"a b\"'\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.environment.DOCKER_FIPS")),
+        Some(s("0"))
+    );
+    assert_eq!(live.lookup(&kp("dockerd.environment.HTTP_PROXY")), None);
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2375"]))
+    );
+    let shown = fs::canonicalize(&root).unwrap().join("etc/default/docker");
+    assert_eq!(
+        live.source(&kp("dockerd.environment.DOCKER_FIPS")).unwrap(),
+        format!("{}:13", shown.display())
+    );
+    let edits = vec![
+        edit(&live, "dockerd.tcp_hosts", empty()),
+        edit(&live, "dockerd.environment.DOCKER_FIPS", s("1")),
+    ];
+    let saved = live.saved(&edits).unwrap();
+    let before = tree(&root).unwrap();
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/default/docker")).unwrap(),
+        format!(
+            "{shipped}DOCKER_FIPS=\"1\"\nHTTP_PROXY=http://proxy:3128\nDOCKER_OPTS=\"--label \\\"a b\\\"\"\n"
+        )
+    );
+    assert!(
+        !root
+            .join("etc/systemd/system/docker.service.d/zz-stigfix.conf")
+            .exists()
+    );
+    assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    assert_eq!(
+        after.lookup(&kp("dockerd.environment.DOCKER_FIPS")),
+        Some(s("1"))
+    );
+    host.restore(&saved).await.unwrap();
+    assert_eq!(tree(&root).unwrap(), before);
+}
+
+#[tokio::test]
+async fn rhel_docker_options_with_shell_lines_around_them() {
+    let (_dir, root) = node(rhel_docker_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    // The `if … fi` around DOCKER_CERT_PATH: systemd sets it unconditionally, the shell would
+    // not; no rule reads it, and it is not on the command line.
+    assert!(
+        live.unknown(&kp("dockerd.environment.DOCKER_CERT_PATH"))
+            .is_some()
+    );
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+    assert_eq!(
+        live.lookup(&kp("dockerd.environment.OPTIONS")),
+        Some(s(
+            "--selinux-enabled --log-driver=journald --signature-verification=false"
+        ))
+    );
+    assert_eq!(live.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
+    // An insecure registry in OPTIONS, and one in daemon.json.
+    let text = fs::read_to_string(root.join("etc/sysconfig/docker")).unwrap();
+    fs::write(
+        root.join("etc/sysconfig/docker"),
+        text.replace(
+            "--signature-verification=false'",
+            "--signature-verification=false --insecure-registry=registry.local:5000'",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/docker/daemon.json"),
+        "{\"insecure-registries\": [\"other:5000\"]}\n",
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.insecure_registries")),
+        Some(strings(&["registry.local:5000", "other:5000"]))
+    );
+    let edits = vec![edit(&live, "dockerd.insecure_registries", empty())];
+    host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/sysconfig/docker")).unwrap(),
+        text.replace(
+            "OPTIONS='--selinux-enabled --log-driver=journald --signature-verification=false'",
+            "OPTIONS=\"--selinux-enabled --log-driver=journald --signature-verification=false\"",
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/docker/daemon.json")).unwrap(),
+        "{\n  \"insecure-registries\": []\n}\n"
+    );
+}
+
+#[tokio::test]
+async fn socket_listeners_are_replaced_by_a_socket_dropin_and_restart_the_socket() {
+    let (dir, root) = node(docker_ce_rpm_node);
+    write_file(
+        &root,
+        "etc/systemd/system/docker.socket.d/tcp.conf",
+        "[Socket]\nListenStream=[::]:2375\nListenStream=@docker-abstract\nListenStream=vsock:2:2376\n",
+    );
+    let log = dir.path().join("systemctl.log");
+    let script = dir.path().join("systemctl");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let host = HostTarget::new(&root, RestartPolicy::IfNeeded, Some(script)).unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["[::]:2375", "vsock:2:2376"]))
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    assert_eq!(
+        live.actions(&edits),
+        [
+            "restart docker.socket and docker.service (systemctl daemon-reload && systemctl restart docker.socket docker)"
+        ]
+    );
+    let saved = live.saved(&edits).unwrap();
+    let before = tree(&root).unwrap();
+    host.apply(&live, &edits).await.unwrap();
+    let dropin =
+        fs::read_to_string(root.join("etc/systemd/system/docker.socket.d/zz-stigfix.conf"))
+            .unwrap();
+    assert!(
+        dropin.ends_with("[Socket]\nListenStream=\nListenStream=/run/docker.sock\nListenStream=@docker-abstract\n"),
+        "{dropin}"
+    );
+    host.post_apply(&edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "daemon-reload\nrestart docker.socket docker.service\n"
+    );
+    host.restore(&saved).await.unwrap();
+    assert_eq!(tree(&root).unwrap(), before);
+    assert!(host.restore_actions(&saved).is_empty());
+}
+
+#[tokio::test]
+async fn a_daemon_json_with_a_byte_order_mark_is_read_and_rewritten_without_it() {
+    let (_dir, root) = node(rhel_node);
+    let daemon = root.join("etc/docker/daemon.json");
+    fs::write(
+        &daemon,
+        b"\xef\xbb\xbf{\"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2376\"]}\n",
+    )
+    .unwrap();
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert_eq!(
+        live.lookup(&kp("dockerd.tcp_hosts")),
+        Some(strings(&["tcp://0.0.0.0:2376"]))
+    );
+    assert!(
+        live.notes()
+            .iter()
+            .any(|note| note.contains("UTF-8 byte order mark") && note.contains("dockerd 24.0")),
+        "{:?}",
+        live.notes()
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    let saved = live.saved(&edits).unwrap();
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(&daemon).unwrap(),
+        "{\n  \"hosts\": [\n    \"unix:///var/run/docker.sock\"\n  ]\n}\n"
+    );
+    assert!(
+        !after
+            .notes()
+            .iter()
+            .any(|note| note.contains("byte order mark"))
+    );
+    host.restore(&saved).await.unwrap();
+    assert!(fs::read(&daemon).unwrap().starts_with(b"\xef\xbb\xbf"));
+}
+
+#[tokio::test]
+async fn an_empty_root_is_unknown_everywhere_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = target(dir.path());
+    let live = host.read().await.unwrap();
+    let why = live.refusal().unwrap();
+    assert!(
+        why.starts_with("no Docker Engine installation found under"),
+        "{why}"
+    );
+    for path in [
+        "dockerd.tcp_hosts",
+        "dockerd.environment.DOCKER_FIPS",
+        "files.daemon_json.owner",
+        "files.docker_sock.mode",
+    ] {
+        assert_eq!(live.expand(&kp(path)), [kp(path)], "{path}");
+        assert_eq!(
+            live.unknown(&kp(path)).as_deref(),
+            Some(why.as_str()),
+            "{path}"
+        );
+        assert!(live.writable(&kp(path)).is_err(), "{path}");
+    }
+    assert!(live.notes().contains(&why));
+    let edits = vec![Edit {
+        path: kp("files.daemon_json.owner"),
+        before: None,
+        after: s("root"),
+        rules: vec![],
+    }];
+    let error = host.apply(&live, &edits).await.unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("no Docker Engine installation found")
+    );
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // A dockerd binary alone is an installation (a node without systemd units).
+    fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+    fs::write(dir.path().join("usr/bin/dockerd"), "").unwrap();
+    assert!(host.read().await.unwrap().refusal().is_none());
+}
+
+#[tokio::test]
+async fn a_mode_that_adds_a_bit_is_unfixable_at_plan_time_and_refused_at_write_time() {
+    let (_dir, root) = node(ubuntu_node);
+    let key = root.join("etc/docker/tls/server-key.pem");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).unwrap();
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    let why = live
+        .accepts(&kp("files.tls_key.mode"), &s("0440"))
+        .unwrap_err();
+    assert!(
+        why.contains("would go from 0400 to 0440, adding permission bits 0040"),
+        "{why}"
+    );
+    assert!(live.accepts(&kp("files.tls_key.mode"), &s("0400")).is_ok());
+    assert!(live.accepts(&kp("files.tls_key.mode"), &s("0000")).is_ok());
+    assert!(live.accepts(&kp("files.tls_key.owner"), &s("root")).is_ok());
+    let before = tree(&root).unwrap();
+    let edits = vec![edit(&live, "files.tls_key.mode", s("0644"))];
+    let error = host.apply(&live, &edits).await.unwrap_err();
+    assert!(
+        error.message().contains("only ever makes a mode stricter"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(tree(&root).unwrap(), before);
+}
+
+#[tokio::test]
+async fn pass_environment_and_unset_environment() {
+    let (_dir, root) = node(debian_docker_io_node);
+    write_file(
+        &root,
+        "etc/systemd/system/docker.service.d/env.conf",
+        "[Service]\nPassEnvironment=DOCKER_OPTS\nUnsetEnvironment=DOCKER_FIPS\n",
+    );
+    let live = target(&root).read().await.unwrap();
+    let why = live.unknown(&kp("dockerd.tcp_hosts")).unwrap();
+    assert!(
+        why.contains("PassEnvironment=DOCKER_OPTS takes its value from the service manager"),
+        "{why}"
+    );
+    let why = live
+        .writable(&kp("dockerd.environment.DOCKER_FIPS"))
+        .unwrap_err();
+    assert!(why.contains("UnsetEnvironment=DOCKER_FIPS"), "{why}");
+}
+
+#[tokio::test]
+async fn tls_files_at_dockerds_default_paths_when_tls_is_on() {
+    let (_dir, root) = node(debian_docker_io_node);
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    // TLS off: no TLS file to check.
+    assert!(live.expand(&kp("files.tls_ca.mode")).is_empty());
+    // `--tlsverify` in DOCKER_OPTS, no paths: $DOCKER_CERT_PATH/ca.pem …
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    write_file(&root, "etc/docker/tls/ca.pem", "ca\n");
+    write_file(&root, "etc/docker/tls/key.pem", "key\n");
+    fs::set_permissions(
+        root.join("etc/docker/tls/key.pem"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_CERT_PATH=/etc/docker/tls\nDOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert_eq!(live.lookup(&kp("files.tls_key.mode")), Some(s("0600")));
+    assert_eq!(
+        live.source(&kp("files.tls_ca.mode")).unwrap(),
+        fs::canonicalize(&root)
+            .unwrap()
+            .join("etc/docker/tls/ca.pem")
+            .display()
+            .to_string()
+    );
+    // cert.pem is not there: dockerd goes without it, nothing to check.
+    assert!(live.expand(&kp("files.tls_cert.mode")).is_empty());
+    assert!(
+        live.explain(&kp("files.tls_cert.mode"))
+            .unwrap()
+            .contains("dockerd's default --tlscert")
+    );
+    // … else root's ~/.docker (from the root's /etc/passwd).
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert!(
+        live.explain(&kp("files.tls_ca.mode"))
+            .unwrap()
+            .contains("/root/.docker/ca.pem"),
+        "{:?}",
+        live.explain(&kp("files.tls_ca.mode"))
+    );
+    // A DOCKER_CERT_PATH stigfix cannot be sure of makes the default path unknown.
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}if [ -z \"$DOCKER_CERT_PATH\" ]; then\n  DOCKER_CERT_PATH=/etc/docker/tls\nfi\nDOCKER_OPTS=\"--tlsverify\"\n"),
+    )
+    .unwrap();
+    let live = host.read().await.unwrap();
+    assert!(live.unknown(&kp("files.tls_key.mode")).is_some());
+    assert_eq!(live.unknown(&kp("dockerd.tcp_hosts")), None);
+}
+
+#[tokio::test]
+async fn listeners_in_daemon_json_take_every_h_flag_out_of_every_source() {
+    // Debian docker.io: `-H fd://` in ExecStart, a TCP listener in DOCKER_OPTS, and "hosts" in
+    // daemon.json: dockerd refuses this already; the fix leaves the file's listeners alone.
+    let (_dir, root) = node(debian_docker_io_node);
+    let shipped = fs::read_to_string(root.join("etc/default/docker")).unwrap();
+    fs::write(
+        root.join("etc/default/docker"),
+        format!("{shipped}DOCKER_OPTS=\"-H tcp://0.0.0.0:2375 --dns 8.8.8.8\"\n"),
+    )
+    .unwrap();
+    write_file(
+        &root,
+        "etc/docker/daemon.json",
+        "{\"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2376\"]}\n",
+    );
+    let host = target(&root);
+    let live = host.read().await.unwrap();
+    assert!(
+        live.notes()
+            .iter()
+            .any(|note| note.contains("dockerd refuses to start with both"))
+    );
+    let edits = vec![edit(&live, "dockerd.tcp_hosts", empty())];
+    let after = host.apply(&live, &edits).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("etc/default/docker")).unwrap(),
+        format!("{shipped}DOCKER_OPTS=\"--dns 8.8.8.8\"\n")
+    );
+    let dropin =
+        fs::read_to_string(root.join("etc/systemd/system/docker.service.d/zz-stigfix.conf"))
+            .unwrap();
+    assert!(
+        dropin.contains(
+            "ExecStart=\nExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n"
+        ),
+        "{dropin}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/docker/daemon.json")).unwrap(),
+        "{\n  \"hosts\": [\n    \"unix:///var/run/docker.sock\"\n  ]\n}\n"
+    );
+    assert!(
+        !after
+            .notes()
+            .iter()
+            .any(|note| note.contains("refuses to start with both"))
+    );
+    assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
 }

@@ -1,5 +1,13 @@
 //! Fake Docker Engine node roots for tests and the demo: real files, directories, symlinks and
-//! a real unix socket under a directory, laid out like an Ubuntu or a RHEL node.
+//! a real unix socket under a directory, laid out like the nodes admins have:
+//!
+//! | builder | installation | where its files come from |
+//! |---|---|---|
+//! | [`ubuntu_node`], [`compliant_node`] | docker-ce / Mirantis Container Runtime `.deb` | moby's `contrib/init/systemd` units (docs/reference/api-facts.md §4.2) under `lib/systemd/system`, moby's sysvinit `docker.default` |
+//! | [`rhel_node`] | an old docker RPM | moby's `docker.service.rpm` (`ExecStart=/usr/bin/dockerd`, docs/reference/api-facts.md §4.2) |
+//! | [`docker_ce_rpm_node`] | docker-ce / MCR `.rpm` | moby's units under `usr/lib/systemd/system` |
+//! | [`debian_docker_io_node`] | Debian/Ubuntu `docker.io` | Debian 12's `docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb`, extracted with `dpkg-deb -x`: `lib/systemd/system/docker.{service,socket}` and `etc/default/docker` byte for byte, modes as `dpkg-deb -c` lists them, `dockerd` in `usr/sbin` |
+//! | [`rhel_docker_node`] | RHEL/CentOS 7 Extras `docker` 1.13 | its `docker.service` (`EnvironmentFile=-/etc/sysconfig/docker`, `$OPTIONS`) and `/etc/sysconfig/docker` (`OPTIONS='…'`, the `if [ -z "${DOCKER_CERT_PATH}" ]` block), as `cat` shows them on such nodes (the RPM is not reachable here) |
 //!
 //! When the process runs as root, files get the owners a real node would have (root, alice,
 //! group docker). Otherwise the names root, alice and docker are mapped to the current user
@@ -12,6 +20,14 @@ use std::io;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+
+mod files;
+
+pub use files::{
+    DEBIAN_DOCKER_IO_DEFAULT, DEBIAN_DOCKER_IO_SERVICE, DEBIAN_DOCKER_IO_SOCKET,
+    RHEL_DOCKER_SERVICE, RHEL_SYSCONFIG_DOCKER, RPM_SERVICE, UPSTREAM_SERVICE, UPSTREAM_SOCKET,
+};
+use files::{DEFAULT_DOCKER, OVERRIDE_TCP};
 
 /// The kind of a file system object in [`tree`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -267,114 +283,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The current upstream docker.service (moby contrib/init/systemd, api-facts §4.2).
-pub const UPSTREAM_SERVICE: &str = "\
-[Unit]
-Description=Docker Application Container Engine
-Documentation=https://docs.docker.com
-After=network-online.target firewalld.service containerd.service multi-user.target
-Wants=network-online.target
-Requires=docker.socket containerd.service
-
-[Service]
-Type=notify
-# the default is not to use systemd for cgroups because the delegate issues still
-# exists and systemd currently does not support the cgroup feature set required
-# for containers run by docker
-ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock
-ExecReload=/bin/kill -s HUP $MAINPID
-TimeoutSec=0
-RestartSec=2
-Restart=always
-
-# Having non-zero Limit*s causes performance problems due to accounting overhead
-# in the kernel. We recommend using cgroups to do container-local accounting.
-LimitNPROC=infinity
-LimitCORE=infinity
-
-# Comment TasksMax if your systemd version does not support it.
-# Only systemd 226 and above support this option.
-TasksMax=infinity
-
-# set delegate yes so that systemd does not reset the cgroups of docker containers
-Delegate=yes
-
-# kill only the docker process, not all processes in the cgroup
-KillMode=process
-OOMScoreAdjust=-500
-
-[Install]
-WantedBy=multi-user.target
-";
-
-pub const UPSTREAM_SOCKET: &str = "\
-[Unit]
-Description=Docker Socket for the API
-
-[Socket]
-# If /var/run is not implemented as a symlink to /run, you may need to
-# specify ListenStream=/var/run/docker.sock instead.
-ListenStream=/run/docker.sock
-SocketMode=0660
-SocketUser=root
-SocketGroup=docker
-
-[Install]
-WantedBy=sockets.target
-";
-
-/// The old RPM unit: no -H at all (api-facts §4.2).
-pub const RPM_SERVICE: &str = "\
-[Unit]
-Description=Docker Application Container Engine
-Documentation=https://docs.docker.com
-After=network-online.target firewalld.service
-Wants=network-online.target
-
-[Service]
-Type=notify
-# the default is not to use systemd for cgroups because the delegate issues still
-# exists and systemd currently does not support the cgroup feature set required
-# for containers run by docker
-ExecStart=/usr/bin/dockerd
-ExecReload=/bin/kill -s HUP $MAINPID
-LimitNOFILE=1048576
-LimitNPROC=1048576
-LimitCORE=infinity
-TimeoutStartSec=0
-Delegate=yes
-KillMode=process
-Restart=on-failure
-StartLimitBurst=3
-StartLimitInterval=60s
-
-[Install]
-WantedBy=multi-user.target
-";
-
-const DEFAULT_DOCKER: &str = "\
-# Docker Upstart and SysVinit configuration file
-
-#
-# THIS FILE DOES NOT APPLY TO SYSTEMD
-#
-#   Please see the documentation for \"systemd drop-ins\":
-#   https://docs.docker.com/engine/admin/systemd/
-#
-
-# Customize location of Docker binary (especially for development testing).
-#DOCKERD=\"/usr/local/bin/dockerd\"
-
-# Use DOCKER_OPTS to modify the daemon startup options.
-#DOCKER_OPTS=\"--dns 8.8.8.8 --dns 8.8.4.4\"
-";
-
-const OVERRIDE_TCP: &str = "\
-[Service]
-ExecStart=
-ExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:2375 --containerd=/run/containerd/containerd.sock
-";
-
 fn pem(label: &str, body: &str) -> String {
     format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
 }
@@ -489,5 +397,115 @@ pub fn compliant_node(root: &Path) -> io::Result<()> {
     builder.dir("etc/default", 0o755, ids.root)?;
     builder.file("etc/default/docker", DEFAULT_DOCKER, 0o644, ids.root)?;
     builder.link("var/run", "/run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A Debian or Ubuntu node with Debian's `docker.io` package as shipped: the unit reads
+/// `EnvironmentFile=-/etc/default/docker` and passes `$DOCKER_OPTS`; docker.socket listens on
+/// /run/docker.sock; `dockerd` is in /usr/sbin; no daemon.json; `/etc/docker` empty.
+pub fn debian_docker_io_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    fs::remove_file(builder.path("usr/bin/dockerd"))?;
+    builder.dir("usr/sbin", 0o755, ids.root)?;
+    builder.file(
+        "usr/sbin/dockerd",
+        "#!/bin/sh\n# placeholder\n",
+        0o755,
+        ids.root,
+    )?;
+    builder.dir("lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "lib/systemd/system/docker.service",
+        DEBIAN_DOCKER_IO_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "lib/systemd/system/docker.socket",
+        DEBIAN_DOCKER_IO_SOCKET,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.dir("etc/default", 0o755, ids.root)?;
+    builder.file(
+        "etc/default/docker",
+        DEBIAN_DOCKER_IO_DEFAULT,
+        0o644,
+        ids.root,
+    )?;
+    builder.link("var/run", "/run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A RHEL/CentOS 7 node with the Extras `docker` 1.13 package: `/etc/sysconfig/docker` sets
+/// `OPTIONS`, which the unit passes as `$OPTIONS`; no docker.socket; daemon.json `{}`.
+pub fn rhel_docker_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    fs::rename(
+        builder.path("usr/bin/dockerd"),
+        builder.path("usr/bin/dockerd-current"),
+    )?;
+    builder.dir("usr/lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "usr/lib/systemd/system/docker.service",
+        RHEL_DOCKER_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/sysconfig", 0o755, ids.root)?;
+    builder.file(
+        "etc/sysconfig/docker",
+        RHEL_SYSCONFIG_DOCKER,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "etc/sysconfig/docker-storage",
+        "DOCKER_STORAGE_OPTIONS=\"--storage-driver overlay2\"\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "etc/sysconfig/docker-network",
+        "# /etc/sysconfig/docker-network\nDOCKER_NETWORK_OPTIONS=\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.file("etc/docker/daemon.json", "{}\n", 0o644, ids.root)?;
+    builder.link("var/run", "../run")?;
+    builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
+}
+
+/// A RHEL/CentOS node with docker-ce (or Mirantis Container Runtime) from its RPM: moby's
+/// units under /usr/lib/systemd/system, daemon.json with the log settings, no environment
+/// files.
+pub fn docker_ce_rpm_node(root: &Path) -> io::Result<()> {
+    let builder = Builder::start(root)?;
+    let ids = builder.ids;
+    builder.dir("usr/lib/systemd/system", 0o755, ids.root)?;
+    builder.file(
+        "usr/lib/systemd/system/docker.service",
+        UPSTREAM_SERVICE,
+        0o644,
+        ids.root,
+    )?;
+    builder.file(
+        "usr/lib/systemd/system/docker.socket",
+        UPSTREAM_SOCKET,
+        0o644,
+        ids.root,
+    )?;
+    builder.dir("etc/docker", 0o755, ids.root)?;
+    builder.file(
+        "etc/docker/daemon.json",
+        "{\n  \"log-driver\": \"journald\",\n  \"selinux-enabled\": true\n}\n",
+        0o644,
+        ids.root,
+    )?;
+    builder.link("var/run", "../run")?;
     builder.socket("run/docker.sock", 0o660, (ids.root.0, ids.docker_gid))
 }

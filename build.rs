@@ -20,17 +20,20 @@ fn main() {
         let benchmark = xccdf::parse(&xml, file).expect("embedded XCCDF is valid");
         writeln!(
             code,
-            "StaticBenchmark {{ id: {:?}, title: {:?}, release: {:?}, release_info: {:?}, source: {:?}, rules: &[",
-            benchmark.id, benchmark.title, benchmark.release, benchmark.release_info,
+            "StaticBenchmark {{ id: {:?}, title: {:?}, version: {:?}, release: {:?}, release_info: {:?}, description: {:?}, notice: {:?}, reference_source: {:?}, source: {:?}, rules: &[",
+            benchmark.id, benchmark.title, benchmark.version, benchmark.release, benchmark.release_info,
+            benchmark.description, benchmark.notice, benchmark.reference_source,
             format!("(embedded) {file}")
         )
         .unwrap();
         for rule in &benchmark.rules {
             writeln!(
                 code,
-                "StaticRule {{ stig_id: {:?}, vuln_id: {:?}, rule_id: {:?}, severity: {:?}, title: {:?}, discussion: {:?}, check_text: {:?}, fix_text: {:?}, ccis: &{:?}, srg: {:?} }},",
+                "StaticRule {{ stig_id: {:?}, vuln_id: {:?}, rule_id: {:?}, severity: {:?}, title: {:?}, discussion: {:?}, check_text: {:?}, fix_text: {:?}, ccis: &{:?}, srg: {:?}, weight: {:?}, legacy_ids: &{:?}, check_id: {:?}, fix_id: {:?}, check_ref_name: {:?}, check_ref_href: {:?}, target_key: {:?}, group_description: {:?}, description_fields: &{:?} }},",
                 rule.stig_id, rule.vuln_id, rule.rule_id, rule.severity, rule.title,
-                rule.discussion, rule.check_text, rule.fix_text, rule.ccis, rule.srg
+                rule.discussion, rule.check_text, rule.fix_text, rule.ccis, rule.srg,
+                rule.weight, rule.legacy_ids, rule.check_id, rule.fix_id, rule.check_ref_name,
+                rule.check_ref_href, rule.target_key, rule.group_description, rule.description_fields
             )
             .unwrap();
         }

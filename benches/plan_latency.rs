@@ -26,6 +26,7 @@ fn main() {
         ucp_release: Default::default(),
         token_ttl: Duration::from_secs(3600),
         dtr: Default::default(),
+        engine: Default::default(),
     })
     .expect("simulator starts");
     simulator.set_latency(LATENCY);
@@ -42,7 +43,7 @@ fn main() {
         simulator.clear_requests();
         let start = Instant::now();
         let output = Command::new(binary)
-            .args(["plan", "--quiet", "--format", "json"])
+            .args(["plan", "--quiet", "--format", "json", "--no-workload"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &work)

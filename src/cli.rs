@@ -162,8 +162,11 @@ pub struct GlobalArgs {
     /// Whether apply restarts docker.service after host changes that need it
     #[arg(long, global = true, value_enum, default_value_t = RestartArg::Never)]
     pub restart: RestartArg,
-    /// Requests in flight at once per target (repository updates)
-    #[arg(long, global = true, default_value_t = 8, value_name = "N",
+    /// Leave the cluster's containers out (the workload target; also `workload = false` in the site file)
+    #[arg(long, global = true)]
+    pub no_workload: bool,
+    /// Requests in flight at once per target (repository updates, container inspects)
+    #[arg(long, global = true, default_value_t = 16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Seconds to wait while the DTR vulnerability database updates (imagescan/status answers 403)
@@ -257,6 +260,8 @@ pub enum ListFormat {
 pub enum Command {
     /// Show what would change: a diff of the live cluster against the playbooks
     Plan(PlanArgs),
+    /// Assess without changing anything; write STIG Viewer checklists or HDF for assessors
+    Check(CheckArgs),
     /// Make the changes (live, or from a saved plan), with a rollback snapshot, and verify them
     Apply(ApplyArgs),
     /// Restore targets to a snapshot
@@ -292,6 +297,37 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes pending or open findings, 0 when clean
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// The formats of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Counts per asset, STIG and CAT, and the open findings (stdout)
+    Text,
+    /// Every checklist as data (stdout; schema docs/check.schema.json)
+    Json,
+    /// STIG Viewer 2 checklists, one file per asset and STIG
+    Ckl,
+    /// STIG Viewer 3 checklists, one file per asset and STIG
+    Cklb,
+    /// MITRE Heimdall Data Format (*.json), one file per asset and STIG
+    Hdf,
+}
+
+/// Exit codes: 0 no open findings, 2 open findings (fix, open or unknown), 1 error.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Folder for the checklists (made if missing) [default: the current folder]; a file name when there is one checklist, or for text and json
+    #[arg(long, value_name = "FILE|DIR")]
+    pub out: Option<PathBuf>,
+    /// Start from this checklist (.ckl/.cklb, or a folder of them) and keep what a person wrote in it
+    #[arg(long, value_name = "CHECKLIST|DIR")]
+    pub merge: Option<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
 }

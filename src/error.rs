@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The process exit codes of the design (`shared/design.md`, "Exit codes").
+/// The process exit codes of the design (`docs/design.md`, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Success; with `--detailed-exitcode`: nothing to change, no open findings.
@@ -79,11 +79,6 @@ impl Error {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
-        self
-    }
-
-    pub fn with_status(mut self, status: ExitStatus) -> Self {
-        self.status = status;
         self
     }
 

@@ -6,6 +6,7 @@
 
 pub mod assess;
 pub mod benchmark;
+pub mod checklist;
 pub mod cli;
 pub mod commands;
 #[cfg(feature = "sim")]

@@ -20,6 +20,8 @@ pub struct Plan {
     /// TLS verification was off for this plan (`--insecure`).
     pub insecure: bool,
     pub playbooks: Vec<PlaybookRef>,
+    /// The benchmarks of those playbooks: every rule of each is in every checklist.
+    pub benchmarks: Vec<std::sync::Arc<crate::benchmark::Benchmark>>,
     /// `sha256:…` of everything the rules were derived from: the playbooks, the site file's
     /// variables and waivers, the rule filters. A saved plan is applied only under the same.
     pub rules_digest: String,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub cluster: Option<String>,
     /// The rules, resolved once and shared by the clusters of a run.
     rules: Arc<OnceLock<RuleSet>>,
+    /// Whether the cluster's containers are read with its UCP (`--no-workload` leaves them out).
+    pub workload: bool,
 }
 
 impl Settings {
@@ -85,6 +87,7 @@ impl Settings {
         if args.insecure {
             output.warn("TLS verification is OFF (--insecure): the server's identity is not checked. This is recorded in the plan and every report.");
         }
+        let workload = !args.no_workload && site.workload != Some(false);
         Ok(Settings {
             ucp_url,
             dtr_url,
@@ -117,6 +120,7 @@ impl Settings {
                 status_timeout: Duration::from_secs(args.scan_wait),
             },
             restart: args.restart,
+            workload,
             output,
             cluster: None,
             rules: Arc::default(),

@@ -72,6 +72,8 @@ pub struct SiteFile {
     pub ca_cert: Option<PathBuf>,
     pub snapshot_dir: Option<PathBuf>,
     pub playbooks: Vec<PathBuf>,
+    /// `workload = false`: leave the cluster's containers out of runs (the `workload` target).
+    pub workload: Option<bool>,
     pub variables: BTreeMap<String, (toml::Value, Location)>,
     pub waivers: Vec<Waiver>,
     /// The inventory (`[[clusters]]`); empty when the file describes one cluster.
@@ -88,6 +90,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ca_cert",
     "snapshot_dir",
     "playbooks",
+    "workload",
     "variables",
     "waivers",
     "clusters",
@@ -172,6 +175,13 @@ impl SiteFile {
                 "host_root" => site.host_root = string(&mut problems).map(|p| base.join(p)),
                 "ca_cert" => site.ca_cert = string(&mut problems).map(|p| base.join(p)),
                 "snapshot_dir" => site.snapshot_dir = string(&mut problems).map(|p| base.join(p)),
+                "workload" => match item.as_bool() {
+                    Some(on) => site.workload = Some(on),
+                    None => problems.push(format!(
+                        "{}: `workload` must be true or false",
+                        location(item.span())
+                    )),
+                },
                 "playbooks" => match item.as_array() {
                     Some(array) if array.iter().all(|value| value.as_str().is_some()) => {
                         site.playbooks = array

@@ -115,6 +115,19 @@ pub fn json_to_toml(value: &serde_json::Value) -> Option<toml::Value> {
     })
 }
 
+/// 16 bytes as a UUID's text (`8-4-4-4-12` lowercase hex); the caller sets version and variant.
+pub fn uuid_text(bytes: [u8; 16]) -> String {
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// A value as it may appear in any output (plans, reports, checklists, logs): the value, "not
 /// set", or `(redacted)` for the value of a secret key. Made only through [`Shown::at`], which
 /// decides about redaction from the path, so no renderer can forget it.

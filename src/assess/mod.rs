@@ -105,9 +105,18 @@ pub fn assess<'a>(
 /// The status of a rule from its checks: any failing check makes it not compliant (`open`;
 /// the caller makes it `fix` when `apply` can write a fix); a check that cannot be determined
 /// makes it `unknown` unless the result is clear without it. A rule none of whose checks could
-/// be assessed — every one waits for an organisation-defined value — is left to a person
-/// (`manual`), never `pass`.
+/// be assessed — every one waits for an organisation-defined value (a site allow-list, say) — is
+/// left to a person (`manual`, with the items listed for review), never `pass`.
 fn status_of(matching: Match, checks: &[Check]) -> Status {
+    let vacuous = |check: &&Check| {
+        check.outcome == Outcome::Pass && matches!(check.observed, Observed::Nothing { .. })
+    };
+    let unset = |check: &&Check| check.outcome == Outcome::VariableUnset;
+    if checks.iter().any(|check| unset(&check))
+        && checks.iter().all(|check| unset(&check) || vacuous(&check))
+    {
+        return Status::Manual;
+    }
     let assessed: Vec<&Check> = checks
         .iter()
         .filter(|check| check.outcome != Outcome::VariableUnset)
@@ -136,12 +145,16 @@ fn check_setting(
 ) -> (Check, Vec<(KeyPath, Option<toml::Value>)>) {
     let pattern = setting.path();
     let paths = doc.expand(pattern);
+    let first = || paths.first().and_then(|path| doc.source(path));
     let mut check = Check {
         path: pattern.clone(),
-        source: paths
-            .first()
-            .and_then(|path| doc.source(path))
-            .or_else(|| doc.source(pattern)),
+        // For every item of a collection, where the items were read (one item's source would
+        // name that item only).
+        source: if pattern.is_pattern() {
+            doc.source(pattern).or_else(first)
+        } else {
+            first().or_else(|| doc.source(pattern))
+        },
         expected: expected_of(setting),
         observed: Observed::Nothing {
             reason: String::new(),
@@ -153,19 +166,30 @@ fn check_setting(
         value: Shown::at(path, live),
         why_not_set: live.is_none().then(|| doc.explain(path)).flatten(),
     };
-    if let SettingValue::Unset { .. } = &setting.value {
-        check.outcome = Outcome::VariableUnset;
+    // A collection with no item has nothing to judge, whatever the variable would say.
+    let nothing = pattern.is_pattern() && paths.is_empty();
+    if let (SettingValue::Unset { .. }, false) = (&setting.value, nothing) {
+        // An item that cannot be read is unknown, list or no list.
+        check.outcome = match paths.iter().find_map(|path| doc.unknown(path)) {
+            Some(reason) => Outcome::Unknown(reason),
+            None => Outcome::VariableUnset,
+        };
         check.observed = match paths.as_slice() {
-            [path] => {
+            [path] if !pattern.is_pattern() => {
                 let item = observe(path, doc.lookup(path).as_ref());
                 Observed::Value {
                     value: item.value,
                     why_not_set: item.why_not_set,
                 }
             }
+            // Without the site's list no item is judged: each is listed for a person to review
+            // (none is approved by a list stigfix does not have).
             _ => Observed::Items {
                 total: paths.len(),
-                failing: Vec::new(),
+                failing: paths
+                    .iter()
+                    .map(|path| observe(path, doc.lookup(path).as_ref()))
+                    .collect(),
             },
         };
         return (check, Vec::new());
@@ -598,5 +622,118 @@ settings = [{ path = "files.absent.*.mode", mode_within = "644" }]
             absent.checks[0].observed,
             Observed::Nothing { .. }
         ));
+    }
+
+    fn rules_with_site(body: &str, site: &str) -> Vec<ResolvedRule> {
+        let playbook = crate::playbook::parse_playbook(
+            &format!(
+                "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n{body}"
+            ),
+            "test.toml",
+            None,
+        )
+        .unwrap();
+        let site = SiteFile::parse(site, std::path::Path::new("site.toml")).unwrap();
+        resolve(vec![playbook], vec![], &site, &RuleFilter::default())
+            .unwrap()
+            .rules
+            .to_vec()
+    }
+
+    const ALLOW_LIST: &str = r#"
+[variables.allowed_capabilities]
+type = "string-array"
+description = "x"
+
+[variables.sensitive]
+type = "string-array"
+description = "y"
+default = ["/etc"]
+
+[[rules]]
+id = "DKER-EE-001950"
+target = "dtr"
+mode = "check"
+settings = [{ path = "containers.*.cap_add.*", one_of = "${allowed_capabilities}" }]
+
+[[rules]]
+id = "DKER-EE-001190"
+target = "dtr"
+mode = "check"
+settings = [{ path = "containers.*.rw.*", not_in = "${sensitive}" }]
+"#;
+
+    fn containers(entries: &[(&str, &str)]) -> Items {
+        Items(
+            entries
+                .iter()
+                .map(|(path, value)| (path.to_string(), toml::Value::String(value.to_string())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_allow_list_not_set_lists_every_item_for_review_and_the_rule_is_manual() {
+        let rules = rules_with_site(ALLOW_LIST, "");
+        let doc = containers(&[
+            ("containers.a.cap_add.NET_ADMIN", "NET_ADMIN"),
+            ("containers.b.cap_add.SYS_TIME", "SYS_TIME"),
+            ("containers.b.rw.x", "/srv"),
+        ]);
+        let (results, edits) = assess(&rules, &doc, time::macros::date!(2026 - 11 - 22), None);
+        assert!(edits.is_empty());
+        let caps = &results[0];
+        assert_eq!(caps.status, Status::Manual);
+        assert_eq!(caps.checks[0].outcome, Outcome::VariableUnset);
+        assert_eq!(
+            caps.checks[0].expected.variable.as_deref(),
+            Some("allowed_capabilities")
+        );
+        match &caps.checks[0].observed {
+            Observed::Items { total, failing } => {
+                assert_eq!((*total, failing.len()), (2, 2), "{failing:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The deny-list has a default: judged.
+        assert_eq!(results[1].status, Status::Pass);
+
+        // Nothing to review: no container adds a capability, whatever the list would say.
+        let (results, _) = assess(
+            &rules,
+            &containers(&[("containers.b.rw.x", "/etc")]),
+            time::macros::date!(2026 - 11 - 22),
+            None,
+        );
+        assert_eq!(results[0].status, Status::Pass);
+        assert!(matches!(
+            results[0].checks[0].observed,
+            Observed::Nothing { .. }
+        ));
+        assert_eq!(results[1].status, Status::Open);
+    }
+
+    #[test]
+    fn an_allow_list_set_in_the_site_file_judges_each_item() {
+        let rules = rules_with_site(
+            ALLOW_LIST,
+            "[variables]\nallowed_capabilities = [\"NET_ADMIN\"]\nsensitive = [\"/srv\"]\n",
+        );
+        let doc = containers(&[
+            ("containers.a.cap_add.NET_ADMIN", "NET_ADMIN"),
+            ("containers.b.cap_add.SYS_TIME", "SYS_TIME"),
+            ("containers.b.rw.x", "/srv"),
+        ]);
+        let (results, _) = assess(&rules, &doc, time::macros::date!(2026 - 11 - 22), None);
+        assert_eq!(results[0].status, Status::Open);
+        match &results[0].checks[0].observed {
+            Observed::Items { total, failing } => {
+                assert_eq!(*total, 2);
+                assert_eq!(failing.len(), 1);
+                assert_eq!(failing[0].path.to_string(), "containers.b.cap_add.SYS_TIME");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(results[1].status, Status::Open);
     }
 }

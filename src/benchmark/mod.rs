@@ -24,13 +24,26 @@ struct StaticRule {
     fix_text: &'static str,
     ccis: &'static [&'static str],
     srg: &'static str,
+    weight: &'static str,
+    legacy_ids: &'static [&'static str],
+    check_id: &'static str,
+    fix_id: &'static str,
+    check_ref_name: &'static str,
+    check_ref_href: &'static str,
+    target_key: &'static str,
+    group_description: &'static str,
+    description_fields: &'static [(&'static str, &'static str)],
 }
 
 struct StaticBenchmark {
     id: &'static str,
     title: &'static str,
+    version: &'static str,
     release: &'static str,
     release_info: &'static str,
+    description: &'static str,
+    notice: &'static str,
+    reference_source: &'static str,
     source: &'static str,
     rules: &'static [StaticRule],
 }
@@ -103,6 +116,43 @@ pub struct RuleMeta {
     pub ccis: Vec<String>,
     /// The SRG requirement (Group title), e.g. `SRG-APP-000485`.
     pub srg: String,
+    /// What checklists carry besides the above (STIG Viewer's fields).
+    #[serde(skip)]
+    pub extra: Arc<RuleExtra>,
+}
+
+/// The rest of a rule's XCCDF data, which only checklists carry: `Weight`, `LEGACY_ID`,
+/// `Check_Content_Ref`, `TargetKey`, the check and fix ids, and the pseudo-XML description
+/// fields (`Documentable`, `IAControls`, …).
+#[derive(Clone, Debug, Default)]
+pub struct RuleExtra {
+    /// `10.0`.
+    pub weight: String,
+    /// The V1 Vuln and Rule IDs (`V-95729`, `SV-104867`).
+    pub legacy_ids: Vec<String>,
+    /// `C-39066r627666_chk`.
+    pub check_id: String,
+    /// `F-39029r627667_fix`.
+    pub fix_id: String,
+    /// `<check-content-ref name="M" href="…">`.
+    pub check_ref_name: String,
+    pub check_ref_href: String,
+    /// The DPMS target key, e.g. `5281`.
+    pub target_key: String,
+    /// The group's description (`<GroupDescription></GroupDescription>`).
+    pub group_description: String,
+    /// `FalsePositives`, `Documentable`, … (see `xccdf::DESCRIPTION_FIELDS`) and their text.
+    pub description_fields: Vec<(String, String)>,
+}
+
+impl RuleExtra {
+    /// The text of a pseudo-XML description field (`Documentable`); empty when absent.
+    pub fn field(&self, tag: &str) -> &str {
+        self.description_fields
+            .iter()
+            .find(|(name, _)| name == tag)
+            .map_or("", |(_, text)| text.as_str())
+    }
 }
 
 /// A parsed XCCDF benchmark.
@@ -111,10 +161,18 @@ pub struct Benchmark {
     /// Benchmark id, e.g. `Docker_Enterprise_2-x_Linux-UNIX_STIG`.
     pub id: String,
     pub title: String,
+    /// The XCCDF `<version>`: `2`.
+    pub version: String,
     /// e.g. `V2R2`.
     pub release: String,
     /// `Release: 2 Benchmark Date: 24 Jul 2024`.
     pub release_info: String,
+    /// The benchmark's description.
+    pub description: String,
+    /// `terms-of-use`.
+    pub notice: String,
+    /// `STIG.DOD.MIL`.
+    pub reference_source: String,
     pub source: String,
     /// Rules by STIG ID.
     pub rules: BTreeMap<String, RuleMeta>,
@@ -153,6 +211,17 @@ impl Benchmark {
                     fix_text: rule.fix_text,
                     ccis: rule.ccis,
                     srg: rule.srg,
+                    extra: Arc::new(RuleExtra {
+                        weight: rule.weight,
+                        legacy_ids: rule.legacy_ids,
+                        check_id: rule.check_id,
+                        fix_id: rule.fix_id,
+                        check_ref_name: rule.check_ref_name,
+                        check_ref_href: rule.check_ref_href,
+                        target_key: rule.target_key,
+                        group_description: rule.group_description,
+                        description_fields: rule.description_fields,
+                    }),
                 };
                 (meta.stig_id.clone(), meta)
             })
@@ -160,8 +229,12 @@ impl Benchmark {
         Ok(Benchmark {
             id: parsed.id,
             title: parsed.title,
+            version: parsed.version,
             release: parsed.release,
             release_info: parsed.release_info,
+            description: parsed.description,
+            notice: parsed.notice,
+            reference_source: parsed.reference_source,
             source: source.to_string(),
             rules,
         })
@@ -184,8 +257,12 @@ pub fn embedded() -> &'static [Arc<Benchmark>] {
                 Arc::new(Benchmark {
                     id: benchmark.id.to_string(),
                     title: benchmark.title.to_string(),
+                    version: benchmark.version.to_string(),
                     release: benchmark.release.to_string(),
                     release_info: benchmark.release_info.to_string(),
+                    description: benchmark.description.to_string(),
+                    notice: benchmark.notice.to_string(),
+                    reference_source: benchmark.reference_source.to_string(),
                     source: benchmark.source.to_string(),
                     rules: benchmark
                         .rules
@@ -203,6 +280,25 @@ pub fn embedded() -> &'static [Arc<Benchmark>] {
                                 fix_text: rule.fix_text.to_string(),
                                 ccis: rule.ccis.iter().map(|cci| cci.to_string()).collect(),
                                 srg: rule.srg.to_string(),
+                                extra: Arc::new(RuleExtra {
+                                    weight: rule.weight.to_string(),
+                                    legacy_ids: rule
+                                        .legacy_ids
+                                        .iter()
+                                        .map(|id| id.to_string())
+                                        .collect(),
+                                    check_id: rule.check_id.to_string(),
+                                    fix_id: rule.fix_id.to_string(),
+                                    check_ref_name: rule.check_ref_name.to_string(),
+                                    check_ref_href: rule.check_ref_href.to_string(),
+                                    target_key: rule.target_key.to_string(),
+                                    group_description: rule.group_description.to_string(),
+                                    description_fields: rule
+                                        .description_fields
+                                        .iter()
+                                        .map(|(tag, text)| (tag.to_string(), text.to_string()))
+                                        .collect(),
+                                }),
                             };
                             (meta.stig_id.clone(), meta)
                         })
@@ -252,6 +348,17 @@ mod tests {
         assert!(trust.check_text.contains("require_content_trust"));
         assert!(!trust.ccis.is_empty());
         assert!(!trust.discussion.contains("<VulnDiscussion>"));
+        assert_eq!(trust.srg, "SRG-APP-000485");
+        assert_eq!(trust.extra.weight, "10.0");
+        assert_eq!(trust.extra.legacy_ids, ["SV-104867", "V-95729"]);
+        assert_eq!(trust.extra.check_id, "C-39066r627666_chk");
+        assert_eq!(trust.extra.fix_id, "F-39029r627667_fix");
+        assert_eq!(trust.extra.check_ref_name, "M");
+        assert_eq!(trust.extra.target_key, "5281");
+        assert_eq!(trust.extra.field("Documentable"), "false");
+        assert_eq!(docker.version, "2");
+        assert_eq!(docker.notice, "terms-of-use");
+        assert_eq!(docker.reference_source, "STIG.DOD.MIL");
 
         let mke = find_embedded("Mirantis_Kubernetes_Engine_STIG").unwrap();
         assert_eq!(mke.release, "V2R1");

@@ -68,6 +68,11 @@ pub async fn run(
         Step::Preview => Locks::default(),
         _ => engine.lock()?,
     };
+    // The streamed apply writes before the whole plan is known, so a change budget needs the
+    // plan first: with --max-changes the apply is planned whole.
+    if matches!(step, Step::Whole { yes: true }) && args.max_changes.is_none() && engine.streams() {
+        return apply_streaming(&engine, &locks, output, settings.cluster.as_deref(), report).await;
+    }
     let (plan, states) = engine.plan().await?;
     report.plan = Some(plan.clone());
     match step {
@@ -257,6 +262,36 @@ fn saved_plan_cluster<'a>(
                 .with_hint(format!("pass --cluster {name}"))
             }),
     }
+}
+
+/// `apply --yes` with a target that streams (a DTR's repositories): the changes of the first
+/// pages are written while later pages are read, so the plan — complete, of everything read —
+/// is shown once the writes are over.
+async fn apply_streaming(
+    engine: &Engine,
+    locks: &Locks,
+    output: &Output,
+    cluster: Option<&str>,
+    report: &mut Report,
+) -> Result<ExitStatus> {
+    let (plan, snapshot) = engine.apply_streaming(locks).await?;
+    output.data(&render::text(&plan, output));
+    report.plan = Some(plan.clone());
+    match snapshot {
+        Some(snapshot) => {
+            report.applied = plan.change_count();
+            report.fixed = true;
+            report.snapshot = Some(snapshot.id().to_string());
+            output.status(&format!(
+                "Applied {} change(s). Undo with `stigfix rollback {}` (or `{}`).",
+                plan.change_count(),
+                snapshot.id(),
+                undo_last(cluster)
+            ))
+        }
+        None => output.status("Nothing to change: every enforced rule is already compliant."),
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// A saved plan is applied only as the playbooks produce it: the same playbooks, variables,

@@ -2,6 +2,7 @@
 //! engine's; a command reads the settings, asks the engine, shows the result and asks the user.
 
 mod apply;
+mod check;
 mod login;
 mod plan;
 mod playbook;
@@ -29,6 +30,7 @@ pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> 
         Command::Demo(args) => crate::demo::run(&args, &output).await,
         Command::Playbook(command) => playbook::run(&Settings::resolve(global, output)?, command),
         Command::Plan(args) => plan::dispatch(global, args, output).await,
+        Command::Check(args) => check::dispatch(global, args, output).await,
         Command::Apply(args) => apply::dispatch(global, args, output).await,
         Command::Rollback(args) => rollback::dispatch(global, &args, output).await,
         Command::Snapshots(args) => snapshots::dispatch(global, &args, output),

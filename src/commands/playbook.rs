@@ -87,6 +87,13 @@ pub fn run(settings: &Settings, command: PlaybookCommand) -> Result<ExitStatus> 
             );
             for setting in &rule.settings {
                 let line = match &setting.value {
+                    // A list from a variable: `one of ${name}`.
+                    SettingValue::Unset { variable } if setting.setting.value.is_none() => {
+                        format!(
+                            "{} (variable `{variable}`, not set)",
+                            setting.setting.describe_requirement(None)
+                        )
+                    }
                     SettingValue::Unset { variable } => {
                         format!("{} = (variable `{variable}`, not set)", setting.path())
                     }

@@ -6,8 +6,8 @@
 //! the rollback runs, with its own snapshot first so it can be undone. The snapshot rolled back
 //! is marked `rolled-back` only once the whole rollback is done and verified.
 
+use super::Engine;
 use super::transaction::{Header, Step, Work, classify};
-use super::{Engine, States};
 use crate::error::{Error, Result};
 use crate::lock::Locks;
 use crate::plan::{Action, Change};
@@ -243,15 +243,6 @@ impl Engine {
             })?;
         }
         Ok(undo)
-    }
-
-    /// Read the states of `specs` (for callers that prepared nothing else).
-    pub async fn read_specs(&self, specs: &[TargetSpec]) -> Result<States> {
-        let mut states = Vec::new();
-        for spec in specs {
-            states.push(self.target(spec)?.read().await?);
-        }
-        Ok(states)
     }
 }
 

@@ -20,7 +20,7 @@ const FAKE: TargetKind = TargetKind::new("fake");
 
 /// One transaction at a time in this test process: a signal sent to the process reaches every
 /// transaction that is catching signals.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 type Values = BTreeMap<String, toml::Value>;
 
@@ -228,6 +228,7 @@ async fn plan(engine: &Engine, edits: Vec<Vec<Edit>>) -> Plan {
         created_at: "2026-11-22T10:00:00Z".into(),
         insecure: false,
         playbooks: Vec::new(),
+        benchmarks: Vec::new(),
         rules_digest: "sha256:0".into(),
         targets,
         rules: Vec::new(),

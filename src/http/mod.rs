@@ -335,7 +335,7 @@ impl SendError {
     }
 }
 
-/// The message of an `{"errors":[{"code","message"}]}` envelope (api-facts §2.7, §3.7), or of a
+/// The message of an `{"errors":[{"code","message"}]}` envelope (docs/reference/api-facts.md §2.7, §3.7), or of a
 /// single `{"code","message"}` / `{"message"}` object, or a short excerpt of the body.
 pub fn error_summary(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {

@@ -86,6 +86,11 @@ pub struct Setting {
     pub one_of: Option<Vec<toml::Value>>,
     /// The live value must be none of these (a missing key passes).
     pub not_in: Option<Vec<toml::Value>>,
+    /// `one_of = "${name}"`: the list of `one_of` is a string-array variable (a site allow-list,
+    /// e.g. the published ports the SSP approves); resolving fills `one_of` in.
+    pub one_of_variable: Option<String>,
+    /// `not_in = "${name}"`: the list of `not_in` is a string-array variable (a deny-list).
+    pub not_in_variable: Option<String>,
     /// The live value must be an integer at least this.
     pub min: Option<i64>,
     /// The live value must be an integer at most this.
@@ -102,6 +107,8 @@ impl Setting {
     pub fn has_constraint(&self) -> bool {
         self.one_of.is_some()
             || self.not_in.is_some()
+            || self.one_of_variable.is_some()
+            || self.not_in_variable.is_some()
             || self.min.is_some()
             || self.max.is_some()
             || self.mode_within.is_some()
@@ -172,11 +179,15 @@ impl Setting {
     /// A short description of what the setting requires, for reports.
     pub fn describe_requirement(&self, desired: Option<&toml::Value>) -> String {
         let mut parts = Vec::new();
-        if let Some(allowed) = &self.one_of {
-            parts.push(format!("one of {}", display_list(allowed)));
+        match (&self.one_of, &self.one_of_variable) {
+            (Some(allowed), _) => parts.push(format!("one of {}", display_list(allowed))),
+            (None, Some(name)) => parts.push(format!("one of ${{{name}}}")),
+            (None, None) => {}
         }
-        if let Some(denied) = &self.not_in {
-            parts.push(format!("not {}", display_list(denied)));
+        match (&self.not_in, &self.not_in_variable) {
+            (Some(denied), _) => parts.push(format!("not {}", display_list(denied))),
+            (None, Some(name)) => parts.push(format!("not ${{{name}}}")),
+            (None, None) => {}
         }
         if let Some(min) = self.min {
             parts.push(format!(">= {min}"));

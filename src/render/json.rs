@@ -322,7 +322,7 @@ fn rule_json(rule: &RuleResult) -> RuleJson {
     }
 }
 
-fn waiver_json(waiver: &Waiver) -> WaiverJson {
+pub fn waiver_json(waiver: &Waiver) -> WaiverJson {
     WaiverJson {
         justification: waiver.justification.clone(),
         approver: waiver.approver.clone(),
@@ -331,7 +331,7 @@ fn waiver_json(waiver: &Waiver) -> WaiverJson {
     }
 }
 
-fn check_json(check: &Check) -> CheckJson {
+pub fn check_json(check: &Check) -> CheckJson {
     let (outcome, reason) = match &check.outcome {
         Outcome::Pass => (OutcomeJson::Pass, None),
         Outcome::Fail => (OutcomeJson::Fail, None),

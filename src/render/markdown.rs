@@ -95,6 +95,13 @@ pub fn markdown(plan: &Plan) -> String {
             }
         ));
     }
+    let checklists = crate::checklist::build(plan, &crate::checklist::Context::default());
+    if !checklists.is_empty() {
+        out.push_str(&format!(
+            "\n## Checklist summary\n\nPer asset, STIG and CAT, as `stigfix check --format ckl` writes them (STIG Viewer statuses; a rule of another asset is Not_Applicable).\n\n{}",
+            crate::checklist::text::markdown_summary(&checklists)
+        ));
+    }
     out.push_str("\n## Rules\n\n| STIG ID | Vuln ID | CAT | Status | Title | Details |\n|---|---|---|---|---|---|\n");
     for rule in &plan.rules {
         let mut details = detail_lines(rule)

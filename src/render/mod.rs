@@ -159,6 +159,25 @@ fn observed_value(value: &Shown, why_not_set: Option<&String>) -> String {
     }
 }
 
+/// `a is 1; b is 2; … and 3 more`: the first items of a many-item setting.
+fn named_items(items: &[crate::assess::ItemValue]) -> String {
+    let mut named: Vec<String> = items
+        .iter()
+        .take(NAMED_ITEMS)
+        .map(|item| {
+            format!(
+                "{} is {}",
+                item.path,
+                observed_value(&item.value, item.why_not_set.as_ref())
+            )
+        })
+        .collect();
+    if items.len() > NAMED_ITEMS {
+        named.push(format!("and {} more", items.len() - NAMED_ITEMS));
+    }
+    named.join("; ")
+}
+
 /// One line of evidence for a check.
 pub fn check_line(check: &Check) -> String {
     let path = &check.path;
@@ -172,10 +191,17 @@ pub fn check_line(check: &Check) -> String {
                 Observed::Items { total, .. } => format!("{total} item(s)"),
                 Observed::Nothing { .. } => "0 item(s)".to_string(),
             };
-            format!(
+            let mut line = format!(
                 "{path} is {shown}; not assessed: set variable `{}` in the site file",
                 check.expected.variable.as_deref().unwrap_or_default()
-            )
+            );
+            // The items a person reviews until then (an allow-list's candidates).
+            if let Observed::Items { failing, .. } = observed
+                && !failing.is_empty()
+            {
+                line.push_str(&format!(": {}", named_items(failing)));
+            }
+            line
         }
         (_, Observed::Nothing { reason }) => format!("{path}: nothing to check ({reason})"),
         (Outcome::Unknown(reason), Observed::Value { .. }) => {
@@ -187,27 +213,11 @@ pub fn check_line(check: &Check) -> String {
         (_, Observed::Items { total, failing }) if failing.is_empty() => {
             format!("{path}: all {total} comply (requires {wanted})")
         }
-        (_, Observed::Items { total, failing }) => {
-            let mut named: Vec<String> = failing
-                .iter()
-                .take(NAMED_ITEMS)
-                .map(|item| {
-                    format!(
-                        "{} is {}",
-                        item.path,
-                        observed_value(&item.value, item.why_not_set.as_ref())
-                    )
-                })
-                .collect();
-            if failing.len() > NAMED_ITEMS {
-                named.push(format!("and {} more", failing.len() - NAMED_ITEMS));
-            }
-            format!(
-                "{path}: {} of {total} do not comply, requires {wanted}: {}",
-                failing.len(),
-                named.join("; ")
-            )
-        }
+        (_, Observed::Items { total, failing }) => format!(
+            "{path}: {} of {total} do not comply, requires {wanted}: {}",
+            failing.len(),
+            named_items(failing)
+        ),
         (Outcome::Pass, Observed::Value { value, why_not_set }) => format!(
             "{path} is {} (requires {wanted})",
             observed_value(value, why_not_set.as_ref())

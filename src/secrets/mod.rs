@@ -49,7 +49,7 @@ impl fmt::Display for Secret {
 pub const REDACTED: &str = "(redacted)";
 
 /// Whether a configuration key holds a secret (passwords, passphrases, client secrets, tokens,
-/// private keys). Matched on the key name, case-insensitively (api-facts §1.3, §3.3).
+/// private keys). Matched on the key name, case-insensitively (docs/reference/api-facts.md §1.3, §3.3).
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     [

@@ -3,16 +3,19 @@
 //! [`Simulator::start`] binds `127.0.0.1:0`, then serves HTTP/1.1 (optionally over TLS with a
 //! CA generated at start) from a background thread that runs its own tokio runtime, so it can
 //! be used from synchronous and asynchronous code alike. One URL serves both products.
-//! UCP endpoints follow api-facts §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
-//! `GET /_ping`. DTR endpoints follow api-facts §3: `GET /auth/token`, `GET /basic_info` and
-//! `/api/v0/...` (see `dtr/`). Everything else is a 404 with the error envelope
-//! (api-facts §2.7, §3.7).
+//! UCP endpoints follow docs/reference/api-facts.md §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
+//! `GET /_ping`. DTR endpoints follow docs/reference/api-facts.md §3: `GET /auth/token`, `GET /basic_info` and
+//! `/api/v0/...` (see `dtr/`). The Docker Engine API that UCP proxies for the cluster
+//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, read
+//! only, under the UCP session) answers from a built-in cluster or a real Engine's socket (see
+//! `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
 //!
 //! Every request is journalled ([`Simulator::requests`]); faults are armed through
 //! [`UcpHandle`] and [`DtrHandle`].
 
 mod config;
 mod dtr;
+mod engine;
 mod faults;
 pub mod host;
 mod tls;
@@ -43,6 +46,7 @@ pub use dtr::{
     DEFAULT_DTR_VERSION, DtrHandle, DtrOptions, SimRepo, SimScanStatus, SimTag, SimVisibility,
     generate_repositories,
 };
+pub use engine::{SimCluster, SimContainer, SimEngine, SimNode, SimService};
 pub use ucp::UcpHandle;
 
 /// An account known to the simulator.
@@ -70,6 +74,9 @@ pub struct SimOptions {
     pub token_ttl: Duration,
     /// The simulated DTR/MSR.
     pub dtr: DtrOptions,
+    /// The Docker Engine API UCP proxies for the cluster: a built-in cluster (by default UCP's
+    /// own containers only) or a real Engine's unix socket.
+    pub engine: SimEngine,
 }
 
 impl Default for SimOptions {
@@ -85,6 +92,7 @@ impl Default for SimOptions {
             ucp_release: UcpRelease::default(),
             token_ttl: Duration::from_secs(3600),
             dtr: DtrOptions::default(),
+            engine: SimEngine::default(),
         }
     }
 }
@@ -123,12 +131,14 @@ struct Shared {
     latency: Mutex<Duration>,
     ucp: UcpHandle,
     dtr: DtrHandle,
+    engine: engine::EngineHandle,
 }
 
 impl Simulator {
     /// Starts the simulator; returns once the socket is listening.
     pub fn start(options: SimOptions) -> std::io::Result<Simulator> {
         let dtr_users = options.users.clone();
+        let engine = engine::EngineHandle::new(options.engine, options.ucp_release.version());
         let ucp = UcpHandle::new(
             options.users,
             options.ucp_config.as_deref(),
@@ -170,6 +180,7 @@ impl Simulator {
             latency: Mutex::new(Duration::ZERO),
             ucp,
             dtr,
+            engine,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
@@ -277,6 +288,8 @@ pub(crate) enum Outcome {
     Drop,
     /// The inner outcome (whose change, if any, is already made), answered after the delay.
     Held(Duration, Box<Outcome>),
+    /// An answer that needs I/O first (the Engine API proxy): awaited before it is sent.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>),
 }
 
 impl Outcome {
@@ -289,7 +302,24 @@ impl Outcome {
                 let (more, answer) = inner.into_answer();
                 (delay.saturating_add(more), answer)
             }
+            // Resolved by `serve` before it gets here.
+            Outcome::Later(_) => (
+                Duration::ZERO,
+                Some(Box::new(text_reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "unresolved answer",
+                ))),
+            ),
         }
+    }
+
+    /// Await an answer that needs I/O.
+    async fn resolve(mut self) -> Outcome {
+        while let Outcome::Later(later) = self {
+            self = later.await;
+        }
+        self
     }
 }
 
@@ -314,7 +344,7 @@ pub(crate) fn json_reply(status: StatusCode, body: &serde_json::Value) -> Outcom
     )))
 }
 
-/// The UCP error envelope (api-facts §2.7): `{"errors":[{"code":…,"message":…}]}`.
+/// The UCP error envelope (docs/reference/api-facts.md §2.7): `{"errors":[{"code":…,"message":…}]}`.
 pub(crate) fn error_reply(status: StatusCode, code: &str, message: &str) -> Outcome {
     json_reply(
         status,
@@ -328,6 +358,14 @@ fn route(shared: &Shared, req: &SimRequest) -> Outcome {
     // `/auth/token` and `/basic_info` before the UCP routes.
     if dtr::claims(&req.path) {
         return shared.dtr.handle(req);
+    }
+    // The Docker Engine API UCP proxies (`/containers/…`, `/services`, `/tasks`, `/nodes`,
+    // `/info`), under the UCP session.
+    if engine::claims(&req.path) {
+        if let Err(denied) = shared.ucp.authorize_admin(&req.headers) {
+            return denied;
+        }
+        return shared.engine.handle(req);
     }
     if let Some(outcome) = shared.ucp.handle(req) {
         return outcome;
@@ -380,7 +418,7 @@ async fn serve(
         headers: parts.headers,
         body,
     };
-    let (hold, answer) = route(&shared, &request).into_answer();
+    let (hold, answer) = route(&shared, &request).resolve().await.into_answer();
     if !hold.is_zero() {
         // A held answer: the timer's rounding does not matter here, and unlike a blocking
         // sleep it is cancelled when the simulator stops.

@@ -17,10 +17,10 @@ use super::config::{UcpConfig, UcpRelease};
 use super::faults::NumberedFaults;
 use super::{Outcome, SimRequest, SimUser, error_reply, json_reply, lock, text_reply};
 
-/// Path of the config-toml API (api-facts §2.3, §2.4).
+/// Path of the config-toml API (docs/reference/api-facts.md §2.3, §2.4).
 pub(crate) const CONFIG_TOML_PATH: &str = "/api/ucp/config-toml";
 
-/// Success body of a PUT. The ordinary message is UNCONFIRMED (api-facts §2.4, §5 item 4);
+/// Success body of a PUT. The ordinary message is UNCONFIRMED (docs/reference/api-facts.md §2.4, §5 item 4);
 /// only the `{"message": ...}` shape is attested (S7).
 const PUT_SUCCESS_MESSAGE: &str = "Configuration updated successfully";
 
@@ -185,7 +185,7 @@ impl UcpHandle {
     pub(crate) fn handle(&self, req: &SimRequest) -> Option<Outcome> {
         let release = lock(&self.inner.config).release();
         if release == UcpRelease::Mke4 {
-            // MKE 4k has no UCP controller API (next-phase.md §5.2): only Kubernetes' version.
+            // MKE 4k has no UCP controller API (docs/reference/next-phase.md §5.2): only Kubernetes' version.
             return match (&req.method, req.path.as_str()) {
                 (&Method::GET, "/version") => Some(json_reply(
                     StatusCode::OK,
@@ -200,7 +200,7 @@ impl UcpHandle {
             };
         }
         let outcome = match (&req.method, req.path.as_str()) {
-            // api-facts §2.5: health check, no auth; body `OK` is UNCONFIRMED (§5 item 10).
+            // docs/reference/api-facts.md §2.5: health check, no auth; body `OK` is UNCONFIRMED (§5 item 10).
             (&Method::GET, "/_ping") => {
                 Outcome::Reply(Box::new(text_reply(StatusCode::OK, "text/plain", "OK")))
             }
@@ -213,7 +213,7 @@ impl UcpHandle {
         Some(outcome)
     }
 
-    /// api-facts §2.5: Docker-Engine-style version JSON whose `Version` starts with `ucp/`,
+    /// docs/reference/api-facts.md §2.5: Docker-Engine-style version JSON whose `Version` starts with `ucp/`,
     /// after login (diver reads it with the session's token).
     fn version(&self, headers: &HeaderMap, release: UcpRelease) -> Outcome {
         if let Err(denied) = self.authorize_admin(headers) {
@@ -239,7 +239,7 @@ impl UcpHandle {
         )
     }
 
-    /// api-facts §2.1. The body is parsed as JSON whatever the Content-Type (curl examples
+    /// docs/reference/api-facts.md §2.1. The body is parsed as JSON whatever the Content-Type (curl examples
     /// send a form content type). The failure status/body is UNCONFIRMED (§5 item 1): 401 with
     /// the error envelope of §2.7.
     fn login(&self, body: &[u8]) -> Outcome {
@@ -278,7 +278,7 @@ impl UcpHandle {
             },
         );
         drop(sessions);
-        // api-facts §2.1: `auth_token` is certain; `token_id` follows Launchpad's struct.
+        // docs/reference/api-facts.md §2.1: `auth_token` is certain; `token_id` follows Launchpad's struct.
         json_reply(
             StatusCode::OK,
             &serde_json::json!({ "auth_token": token, "token_id": token_id }),
@@ -286,9 +286,9 @@ impl UcpHandle {
     }
 
     /// Checks `Authorization: Bearer <token>` and admin rights. The 401 for a missing,
-    /// unknown or expired token and the 403 for a non-admin are UNCONFIRMED (api-facts §2.2,
+    /// unknown or expired token and the 403 for a non-admin are UNCONFIRMED (docs/reference/api-facts.md §2.2,
     /// §2.3, §5 items 2, 3).
-    fn authorize_admin(&self, headers: &HeaderMap) -> Result<(), Outcome> {
+    pub(crate) fn authorize_admin(&self, headers: &HeaderMap) -> Result<(), Outcome> {
         let token = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -330,7 +330,7 @@ impl UcpHandle {
         Ok(())
     }
 
-    /// api-facts §2.3. `Content-Type: application/toml` is UNCONFIRMED (§5 item 3).
+    /// docs/reference/api-facts.md §2.3. `Content-Type: application/toml` is UNCONFIRMED (§5 item 3).
     fn get_config(&self, headers: &HeaderMap) -> Outcome {
         if let Err(denied) = self.authorize_admin(headers) {
             return denied;
@@ -360,7 +360,7 @@ impl UcpHandle {
         )))
     }
 
-    /// api-facts §2.4: the body replaces the whole config (see `config.rs` for the
+    /// docs/reference/api-facts.md §2.4: the body replaces the whole config (see `config.rs` for the
     /// UNCONFIRMED parsing rules). Errors answer 400 with the envelope of §2.7.
     fn put_config(&self, headers: &HeaderMap, body: &[u8]) -> Outcome {
         if let Err(denied) = self.authorize_admin(headers) {
@@ -431,15 +431,7 @@ impl UcpHandle {
         }
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex = hex::encode(bytes);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+        crate::values::uuid_text(bytes)
     }
 }
 

@@ -20,6 +20,7 @@ pub static ALL: &[&Registration] = &[
     &super::ucp::REGISTRATION,
     &super::dtr::REGISTRATION,
     &super::host::REGISTRATION,
+    &super::workload::REGISTRATION,
 ];
 
 /// A kind of target: `ucp`, `dtr`, `host`. Only kinds in [`ALL`] exist.
@@ -127,12 +128,26 @@ pub struct Registration {
     pub kind: TargetKind,
     /// What configures it, for "not configured" messages: `--ucp-url`.
     pub configured_by: &'static str,
+    /// The kind whose asset this one's results belong to in checklists (the `workload` target
+    /// is part of the UCP/MKE cluster's asset); `None`: its own.
+    pub part_of: Option<TargetKind>,
     /// The password this kind logs in with, if any (`login`, `logout`).
     pub service: Option<Service>,
     /// The targets of this kind the run's settings name (endpoints normalised).
     pub specs: fn(&Settings) -> Result<Vec<TargetSpec>>,
     /// Build a target: clients, credentials.
     pub connect: fn(&TargetSpec, &Connector) -> Result<Box<dyn Target>>,
+}
+
+impl Registration {
+    /// What tells this kind's assets apart in checklists: the option that configures the kind
+    /// it is part of, or its own.
+    pub fn asset_class(&self) -> &'static str {
+        match self.part_of {
+            Some(kind) => kind.registration().configured_by,
+            None => self.configured_by,
+        }
+    }
 }
 
 /// What connecting needs: the run's settings, and the sessions targets share (a UCP login that

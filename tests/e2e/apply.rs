@@ -195,7 +195,8 @@ fn apply_refuses_while_another_run_holds_the_target_lock() {
         .expect("lock folder")
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(locks.len(), 1, "{locks:?}");
+    // One for the cluster's config (ucp), one for its workloads (same URL).
+    assert_eq!(locks.len(), 2, "{locks:?}");
     // Another run holds it now.
     let held = std::fs::OpenOptions::new()
         .read(true)

@@ -473,3 +473,32 @@ fn demo_serve_cleans_up_after_ctrl_c() {
     out.assert_code(0);
     assert!(!folder.exists(), "{} was left behind", folder.display());
 }
+
+/// The README's first command: `stigfix demo` runs the whole cycle and ends well — converged,
+/// a second apply without a write, everything rolled back exactly — and leaves nothing behind.
+#[test]
+fn the_demo_runs_the_whole_cycle_and_exits_0() {
+    let mut env = TestEnv::http();
+    let temp = env.path("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    env.set_env("TMPDIR", &temp);
+    let out = env.run(&["demo"]);
+    out.assert_code(0);
+    for line in [
+        "Writes by the second apply: 0",
+        "UCP config after rollback is identical to the original",
+        "The node's files (bytes, owners, modes) are identical to the originals",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "missing `{line}`:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.stdout.contains("Plan: no changes"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_dir(&temp).unwrap().count(),
+        0,
+        "the demo left files"
+    );
+}

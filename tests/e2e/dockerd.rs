@@ -644,6 +644,11 @@ impl Dockerd {
         listeners
     }
 
+    /// The unix socket the harness talks to the daemon on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// `GET path` on the daemon's unix socket: status and body.
     #[track_caller]
     pub fn get(&self, path: &str) -> (u16, String) {

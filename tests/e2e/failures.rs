@@ -165,7 +165,7 @@ fn untrusted_certificate_is_a_tls_error_with_a_hint_and_changes_nothing() {
     env.assert_unchanged();
 }
 
-/// design.md: a TLS failure ends in "a clear one-line error naming the target and what to do".
+/// docs/design.md: a TLS failure ends in "a clear one-line error naming the target and what to do".
 /// Today the error is `UCP login: cannot connect to https://…/auth/login: invalid peer
 /// certificate: UnknownIssuer` with the hint "check the URL and that the server is reachable":
 /// `http::tls_problem` does not recognise the rustls error in reqwest's error chain, so the

@@ -244,8 +244,17 @@ fn json_plans_name_their_cluster_and_the_table_goes_to_stderr() {
     for plan in &plans {
         assert_valid_plan(plan);
     }
-    assert_eq!(plans[0]["targets"].as_array().unwrap().len(), 2);
-    assert_eq!(plans[1]["targets"].as_array().unwrap().len(), 1);
+    // east: UCP, its workloads and DTR; west: UCP and its workloads.
+    let kinds = |plan: &serde_json::Value| -> Vec<String> {
+        plan["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|target| target["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(kinds(&plans[0]), ["ucp", "dtr", "workload"]);
+    assert_eq!(kinds(&plans[1]), ["ucp", "workload"]);
     assert!(table(&out.stderr).contains_key("north"), "{}", out.stderr);
 
     // --out and --report: one file per cluster, the JSON naming its cluster.
@@ -665,5 +674,65 @@ fn a_cluster_left_changed_makes_the_whole_run_exit_3() {
             .any(|line| line.starts_with("[west] error:")),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn check_writes_each_clusters_checklists_into_its_own_folder_and_logs_each() {
+    let fleet = Fleet::start();
+    let out_dir = fleet.env.path("checklists");
+    let log = fleet.env.path("runs.jsonl");
+    let out = fleet.run(&[
+        "check",
+        "--format",
+        "ckl",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    // north is down: the aggregate is a failure, and the others' checklists are written.
+    out.assert_code(1);
+    let files = |cluster: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(out_dir.join(cluster))
+            .unwrap_or_else(|e| panic!("{cluster}'s folder: {e}\n{}", out.stderr))
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let east = files("east");
+    let west = files("west");
+    assert!(east.iter().any(|name| name.starts_with("dtr-")), "{east:?}");
+    assert!(east.iter().any(|name| name.starts_with("ucp-")), "{east:?}");
+    assert!(west.iter().all(|name| name.ends_with(".ckl")), "{west:?}");
+    assert!(
+        !west.iter().any(|name| name.starts_with("dtr-")),
+        "{west:?}"
+    );
+    assert!(!out_dir.join("north").exists());
+    let rows = table(&out.stderr);
+    assert!(
+        rows["north"].iter().any(|cell| cell.contains("failed")),
+        "{rows:?}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut logged: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["cluster"].as_str().unwrap(),
+                line["command"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    logged.sort();
+    assert_eq!(
+        logged,
+        [("east", "check"), ("north", "check"), ("west", "check")]
     );
 }

@@ -144,6 +144,7 @@ fn help_of_every_command() {
     for (name, args) in [
         ("help", &["--help"][..]),
         ("help_plan", &["plan", "--help"][..]),
+        ("help_check", &["check", "--help"][..]),
         ("help_apply", &["apply", "--help"][..]),
         ("help_rollback", &["rollback", "--help"][..]),
         ("help_snapshots", &["snapshots", "--help"][..]),
@@ -169,6 +170,43 @@ fn plan_in_every_format() {
     golden(&env, "plan_text", &["plan", "--color", "never"]).assert_code(0);
     golden(&env, "plan_markdown", &["plan", "--format", "markdown"]).assert_code(0);
     golden(&env, "plan_json", &["plan", "--format", "json"]).assert_code(0);
+    assert_eq!(env.sim.write_count(), 0);
+}
+
+/// `check` on a terminal, and the evidence and waiver of a few rules in the `.ckl` it writes.
+#[test]
+fn check_text_and_checklist_evidence() {
+    let env = cluster();
+    golden(&env, "check_text", &["check"]).assert_code(2);
+    env.run(&["check", "--format", "ckl", "--out", "ckl"])
+        .assert_code(2);
+    let mut excerpt = String::new();
+    for (asset, stig_id) in [
+        ("ucp", "DKER-EE-004370"),
+        ("ucp", "DKER-EE-002180"),
+        ("ucp", "DKER-EE-001100"),
+        ("dtr", "DKER-EE-003840"),
+        ("host", "DKER-EE-005320"),
+        ("host", "DKER-EE-004370"),
+    ] {
+        let file = std::fs::read_dir(env.path("ckl"))
+            .expect("the checklists")
+            .map(|entry| entry.expect("an entry").path())
+            .find(|path| {
+                let name = path.file_name().unwrap().to_string_lossy();
+                name.starts_with(&format!("{asset}-")) && name.contains("Docker_Enterprise")
+            })
+            .expect("the asset's checklist");
+        let text = std::fs::read_to_string(&file).expect("read the checklist");
+        excerpt.push_str(&format!(
+            "=== {asset} {stig_id}: {}\n--- FINDING_DETAILS\n{}\n--- COMMENTS\n{}\n\n",
+            crate::check::ckl_field(&text, stig_id, "STATUS"),
+            crate::check::ckl_field(&text, stig_id, "FINDING_DETAILS"),
+            crate::check::ckl_field(&text, stig_id, "COMMENTS"),
+        ));
+    }
+    settings(&env, &["check", "--format", "ckl"])
+        .bind(|| insta::assert_snapshot!("check_ckl_evidence", excerpt));
     assert_eq!(env.sim.write_count(), 0);
 }
 

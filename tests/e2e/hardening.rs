@@ -208,7 +208,7 @@ fn saved_plan(env: &TestEnv) -> (PathBuf, Value) {
         .iter()
         .map(|target| target["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["ucp", "dtr", "host"]);
+    assert_eq!(kinds, ["ucp", "dtr", "host", "workload"]);
     assert_eq!(env.sim.write_count(), 0, "plan wrote");
     (file, plan)
 }

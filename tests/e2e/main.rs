@@ -6,6 +6,7 @@ mod support;
 mod units;
 
 mod apply;
+mod check;
 mod cli;
 mod coverage;
 mod dtr;
@@ -18,7 +19,10 @@ mod host;
 mod plan;
 mod playbooks;
 mod rollback;
+mod saf;
 mod schedule;
 mod secrets;
 mod urls;
 mod versions;
+mod workload;
+mod workload_engine;

@@ -57,7 +57,9 @@ fn plan_json_follows_format_version_2() {
         .unwrap_or_else(|e| panic!("created_at {created:?} is not RFC 3339: {e}"));
     assert_eq!(plan["insecure"], false);
     let targets = plan["targets"].as_array().expect("targets");
-    assert_eq!(targets.len(), 1);
+    // The cluster's config, then its workloads (read with the same login).
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[1]["kind"], "workload");
     let target = &targets[0];
     assert_eq!(target["kind"], "ucp");
     assert_eq!(target["endpoint"], env.url());
@@ -140,4 +142,31 @@ fn plan_out_saves_the_json_plan() {
     assert_eq!(saved["targets"][0]["endpoint"], env.url());
     assert!(!out.stdout.contains("\"format_version\""), "{}", out.stdout);
     assert_eq!(env.sim.write_count(), 0);
+}
+
+/// An expired waiver makes its rule a finding again and says so in the text plan (it was only in
+/// the JSON before).
+#[test]
+fn an_expired_waiver_is_named_in_the_text_plan() {
+    let env = TestEnv::http();
+    let site = std::fs::read_to_string(env.path("stigfix.toml"))
+        .unwrap()
+        .replace("expires = 2099-12-31", "expires = 2026-01-31");
+    std::fs::write(env.path("stigfix.toml"), site).unwrap();
+    let out = env.run(&["plan", "--color", "never"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("Waiver expired (assessed again):"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("DKER-EE-002180 (CAT II, V-235821) on ucp:")
+            && out
+                .stdout
+                .contains("the waiver expired on 2026-01-31; status open"),
+        "{}",
+        out.stdout
+    );
 }

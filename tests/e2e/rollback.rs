@@ -75,7 +75,7 @@ fn rollback_last_restores_the_original_exactly() {
     env.run(&["plan", "--detailed-exitcode"]).assert_code(2);
 }
 
-/// design.md: snapshots are kept in a 0700 directory. `Snapshot::create` asks for 0700 on the
+/// docs/design.md: snapshots are kept in a 0700 directory. `Snapshot::create` asks for 0700 on the
 /// snapshot root, but `engine.lock_all` creates `<root>/.locks` (and so the root) first with
 /// `create_dir_all`, i.e. 0755 under the usual umask; the later `DirBuilder::mode(0o700)` does
 /// not change an existing folder. (Each snapshot's own folder is 0700, so no content leaks;

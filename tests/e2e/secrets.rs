@@ -109,3 +109,38 @@ fn a_rollback_keeps_a_rotated_passphrase_and_shows_neither_value() {
         assert_absent(&manifest, rotated_secret, "a snapshot manifest");
     }
 }
+
+/// A site playbook that checks the backup passphrase: the rule's evidence names the setting and
+/// shows `(redacted)`, never the value, in text, JSON and Markdown (it used to print it: only the
+/// diff and change lines were redacted).
+#[test]
+fn a_rule_that_reads_a_secret_shows_it_redacted_everywhere() {
+    let env = TestEnv::http();
+    // The playbook below replaces the shipped one: no site values for the replaced one.
+    std::fs::write(env.path("stigfix.toml"), "").unwrap();
+    let playbook = env.path("secret-check.toml");
+    std::fs::write(
+        &playbook,
+        "[playbook]\nbenchmark = \"Docker_Enterprise_2-x_Linux-UNIX_STIG\"\nrelease = \"V2R2\"\n\
+         description = \"a site that checks the backup passphrase is set\"\n\n\
+         [[rules]]\nid = \"DKER-EE-001080\"\ntarget = \"ucp\"\nmode = \"check\"\n\
+         settings = [{ path = \"backup_schedule_config.passphrase\", one_of = [\"a\", \"b\"] }]\n",
+    )
+    .unwrap();
+    let playbook = playbook.to_str().unwrap();
+    for format in ["text", "json", "markdown"] {
+        let out = env.run(&["plan", "--playbook", playbook, "--format", format]);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains("backup_schedule_config.passphrase"),
+            "{format}: the rule's evidence is missing:\n{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("(redacted)"),
+            "{format}:\n{}",
+            out.stdout
+        );
+        assert_absent(&out.all(), PASSPHRASE, format);
+    }
+}

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stigfix::demo::{DEMO_SITE, NONCOMPLIANT_CONFIG};
-use stigfix::sim::{DtrOptions, RequestRecord, SimOptions, SimUser, Simulator, UcpRelease};
+use stigfix::sim::{
+    DtrOptions, RequestRecord, SimEngine, SimOptions, SimUser, Simulator, UcpRelease,
+};
 use tempfile::TempDir;
 
 /// The password of the simulator's `admin` account. Distinctive, so a leak is easy to spot.
@@ -71,6 +73,8 @@ pub struct EnvOptions {
     pub ucp_release: UcpRelease,
     /// Where the private folder is made (default: the system's temp folder).
     pub temp_in: Option<PathBuf>,
+    /// The cluster's containers (the workload target's Engine API): by default UCP's own only.
+    pub engine: SimEngine,
 }
 
 impl Default for EnvOptions {
@@ -83,6 +87,7 @@ impl Default for EnvOptions {
             dtr: None,
             temp_in: None,
             ucp_release: UcpRelease::default(),
+            engine: SimEngine::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ impl TestEnv {
             ucp_release: options.ucp_release,
             token_ttl: Duration::from_secs(3600),
             dtr: options.dtr.clone().unwrap_or_default(),
+            engine: options.engine.clone(),
         })
         .expect("start the simulator");
         let mut builder = tempfile::Builder::new();

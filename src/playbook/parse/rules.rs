@@ -8,7 +8,7 @@ use toml_edit::{Item, TableLike};
 use super::{Context, item_value, tables_of};
 use crate::benchmark::Benchmark;
 use crate::keypath::KeyPath;
-use crate::playbook::{Match, Mode, Rule, Setting, TargetKind, ValueSpec, Variable};
+use crate::playbook::{Match, Mode, Rule, Setting, TargetKind, ValueSpec, Variable, VariableKind};
 use crate::values::format_mode;
 
 impl Context<'_> {
@@ -84,7 +84,10 @@ impl Context<'_> {
             let span = table.get("target").and_then(Item::span);
             self.problem(
                 span,
-                format!("{what}: unknown target `{target_text}` (expected ucp, dtr or host)"),
+                format!(
+                    "{what}: unknown target `{target_text}` (expected {})",
+                    TargetKind::names()
+                ),
             );
             return None;
         };
@@ -296,19 +299,54 @@ impl Context<'_> {
                 }
             }
         };
-        let list = |context: &mut Self, key: &str| -> Option<Vec<toml::Value>> {
-            let item = table.get(key)?;
+        // `one_of`/`not_in`: an array, or `"${name}"` of a string-array variable (a site list).
+        let list = |context: &mut Self, key: &str| -> (Option<Vec<toml::Value>>, Option<String>) {
+            let Some(item) = table.get(key) else {
+                return (None, None);
+            };
             match item_value(item) {
-                Some(toml::Value::Array(items)) => Some(items),
+                Some(toml::Value::Array(items)) => (Some(items), None),
+                Some(toml::Value::String(text)) if variable_reference(&text).is_some() => {
+                    let name = variable_reference(&text).unwrap_or_default();
+                    match variables.iter().find(|variable| variable.name == name) {
+                        Some(variable) if variable.kind == VariableKind::StringArray => {
+                            (None, Some(name.to_string()))
+                        }
+                        Some(variable) => {
+                            context.problem(
+                                item.span(),
+                                format!(
+                                    "{rule}: `{key} = \"${{{name}}}\"` needs a string-array variable; `{name}` is {}",
+                                    variable.kind.as_str()
+                                ),
+                            );
+                            (None, None)
+                        }
+                        None => {
+                            context.problem(
+                                item.span(),
+                                format!("{rule}: `${{{name}}}` names no variable of this playbook"),
+                            );
+                            (None, None)
+                        }
+                    }
+                }
                 _ => {
-                    context.problem(item.span(), format!("{rule}: `{key}` must be an array"));
-                    None
+                    context.problem(
+                        item.span(),
+                        format!("{rule}: `{key}` must be an array or \"${{variable}}\""),
+                    );
+                    (None, None)
                 }
             }
         };
+        let (one_of, one_of_variable) = list(self, "one_of");
+        let (not_in, not_in_variable) = list(self, "not_in");
         let setting = Setting {
-            one_of: list(self, "one_of"),
-            not_in: list(self, "not_in"),
+            one_of,
+            not_in,
+            one_of_variable,
+            not_in_variable,
             min: self.integer(table, "min", &what),
             max: self.integer(table, "max", &what),
             mode_within: match table.get("mode_within") {

@@ -297,3 +297,37 @@ fn prevents_names_other_rules_of_the_benchmark_and_needs_settings() {
         error.message()
     );
 }
+
+#[test]
+fn one_of_and_not_in_take_a_string_array_variable() {
+    let playbook = parse(
+        "[variables.allowed]\ntype = \"string-array\"\ndescription = \"x\"\n[[rules]]\nid = \"DKER-EE-001950\"\ntarget = \"dtr\"\nmode = \"check\"\nsettings = [{ path = \"containers.*.cap_add.*\", one_of = \"${allowed}\" }]\n",
+    )
+    .unwrap();
+    let setting = &playbook.rules[0].settings[0];
+    assert_eq!(setting.one_of_variable.as_deref(), Some("allowed"));
+    assert!(setting.one_of.is_none() && setting.has_constraint());
+    assert_eq!(
+        setting.describe_requirement(None),
+        "containers.*.cap_add.* one of ${allowed}"
+    );
+
+    let error = parse(
+        "[variables.limit]\ntype = \"integer\"\ndescription = \"x\"\n[[rules]]\nid = \"DKER-EE-001950\"\ntarget = \"dtr\"\nmode = \"check\"\nsettings = [{ path = \"a.*\", one_of = \"${limit}\" }, { path = \"b.*\", not_in = \"${nobody}\" }, { path = \"c\", one_of = \"x\" }]\n",
+    )
+    .unwrap_err();
+    let message = error.message();
+    assert!(
+        message
+            .contains("`one_of = \"${limit}\"` needs a string-array variable; `limit` is integer"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`${nobody}` names no variable of this playbook"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`one_of` must be an array or \"${variable}\""),
+        "{message}"
+    );
+}

@@ -71,6 +71,8 @@ pub struct RuleSet {
     pub rules: std::sync::Arc<Vec<ResolvedRule>>,
     /// Every playbook used.
     pub playbooks: Vec<PlaybookRef>,
+    /// The benchmark of each playbook used, in the same order (checklists list every rule).
+    pub benchmarks: Vec<std::sync::Arc<crate::benchmark::Benchmark>>,
 }
 
 impl RuleSet {
@@ -209,14 +211,13 @@ pub fn resolve(
             source: playbook.source.clone(),
             sha256: playbook.sha256.clone(),
         });
+        set.benchmarks
+            .push(std::sync::Arc::clone(&playbook.benchmark));
         for rule in &playbook.rules {
             let settings = rule
                 .settings
                 .iter()
-                .map(|setting| ResolvedSetting {
-                    value: resolve_value(setting, playbook, site),
-                    setting: setting.clone(),
-                })
+                .map(|setting| resolve_setting(setting, playbook, site))
                 .collect();
             rules.push(ResolvedRule {
                 rule: rule.clone(),
@@ -228,10 +229,7 @@ pub fn resolve(
     }
 
     for waiver in &site.waivers {
-        match rules
-            .iter_mut()
-            .find(|rule| rule.stig_id() == waiver.rule)
-        {
+        match rules.iter_mut().find(|rule| rule.stig_id() == waiver.rule) {
             Some(rule) => rule.waiver = Some(waiver.clone()),
             None => problems.push(format!(
                 "{}: the waiver names rule {}, which no playbook has",
@@ -288,27 +286,51 @@ fn nearest_id<'a>(rules: &'a [ResolvedRule], wanted: &str) -> Option<&'a str> {
         .map(|(_, id)| id)
 }
 
-fn resolve_value(setting: &Setting, playbook: &Playbook, site: &SiteFile) -> SettingValue {
-    match &setting.value {
-        None => SettingValue::ConstraintOnly,
-        Some(ValueSpec::Literal(value)) => SettingValue::Value(value.clone()),
-        Some(ValueSpec::Variable(name)) => {
-            if let Some((value, _)) = site.variables.get(name) {
-                return SettingValue::Value(value.clone());
-            }
-            let default = playbook
-                .variables
-                .iter()
-                .find(|variable| &variable.name == name)
-                .and_then(|variable| variable.default.clone());
-            match default {
-                Some(value) => SettingValue::Value(value),
-                None => SettingValue::Unset {
-                    variable: name.clone(),
-                },
+/// A setting with its variables substituted: the value, and the lists of `one_of`/`not_in`
+/// given as `"${name}"`. A variable that is neither set nor has a default leaves the setting
+/// `Unset` (reported, never judged against a guess).
+fn resolve_setting(setting: &Setting, playbook: &Playbook, site: &SiteFile) -> ResolvedSetting {
+    let mut resolved = setting.clone();
+    let mut unset = None;
+    for (variable, list) in [
+        (&setting.one_of_variable, &mut resolved.one_of),
+        (&setting.not_in_variable, &mut resolved.not_in),
+    ] {
+        let Some(name) = variable else { continue };
+        match variable_value(name, playbook, site) {
+            Some(toml::Value::Array(items)) => *list = Some(items),
+            _ => {
+                unset.get_or_insert_with(|| name.clone());
             }
         }
     }
+    let value = match (&setting.value, unset) {
+        (_, Some(variable)) => SettingValue::Unset { variable },
+        (None, None) => SettingValue::ConstraintOnly,
+        (Some(ValueSpec::Literal(value)), None) => SettingValue::Value(value.clone()),
+        (Some(ValueSpec::Variable(name)), None) => match variable_value(name, playbook, site) {
+            Some(value) => SettingValue::Value(value),
+            None => SettingValue::Unset {
+                variable: name.clone(),
+            },
+        },
+    };
+    ResolvedSetting {
+        setting: resolved,
+        value,
+    }
+}
+
+/// The site file's value of a variable, else its default.
+fn variable_value(name: &str, playbook: &Playbook, site: &SiteFile) -> Option<toml::Value> {
+    if let Some((value, _)) = site.variables.get(name) {
+        return Some(value.clone());
+    }
+    playbook
+        .variables
+        .iter()
+        .find(|variable| variable.name == name)
+        .and_then(|variable| variable.default.clone())
 }
 
 /// Two rules that want incompatible values for one setting are a load error naming both.

@@ -217,7 +217,7 @@ fn a_variable_only_a_replaced_playbook_declared_names_both_playbooks() {
     .unwrap_err();
     assert!(
         error.message().starts_with(
-            "site.toml:2:1: no playbook declares variable `banner` (declared: dod_banner, "
+            "site.toml:2:1: no playbook declares variable `banner` (declared: allowed_capabilities, "
         ),
         "{}",
         error.message()

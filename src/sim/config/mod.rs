@@ -2,13 +2,13 @@
 //! PUT-style parser (type checks, defaults for omitted keys, unknown keys dropped,
 //! validation) and the canonical rendering served by `GET /api/ucp/config-toml`.
 //!
-//! Behaviour that the sources leave open (api-facts §5 items 3, 4) is decided here:
+//! Behaviour that the sources leave open (docs/reference/api-facts.md §5 items 3, 4) is decided here:
 //! - A PUT replaces the whole document: every known key left out falls back to its default
-//!   (UNCONFIRMED, api-facts §2.4 / §5 item 4).
+//!   (UNCONFIRMED, docs/reference/api-facts.md §2.4 / §5 item 4).
 //! - Unknown keys and sections are silently dropped, including `[auth.ldap]` (which real UCP
-//!   never exports, api-facts §1.2) and the STIG spelling `min_TLS_version` (api-facts §5 item 6).
+//!   never exports, docs/reference/api-facts.md §1.2) and the STIG spelling `min_TLS_version` (docs/reference/api-facts.md §5 item 6).
 //! - A known key with the wrong TOML type is rejected, naming the key (UNCONFIRMED).
-//! - The rendering imitates the Go TOML encoder seen in sample B (api-facts §1.5 B):
+//! - The rendering imitates the Go TOML encoder seen in sample B (docs/reference/api-facts.md §1.5 B):
 //!   2-space indentation per nesting level, keys sorted, every known table present.
 
 mod render;
@@ -19,7 +19,7 @@ mod tests;
 use schema::{Avail, Def, KeyDef, Kind, REGISTRY_KEYS, TABLES, TableDef, Val};
 
 /// The release a simulated UCP/MKE is: which keys its configuration schema has, their defaults,
-/// and what `GET /version` answers (api-facts §1.2 and §2.5; docs/reference/next-phase.md §5.2
+/// and what `GET /version` answers (docs/reference/api-facts.md §1.2 and §2.5; docs/reference/next-phase.md §5.2
 /// for MKE 4k).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum UcpRelease {
@@ -69,7 +69,7 @@ impl UcpRelease {
         self.has(table.avail) && self.has(key.avail)
     }
 
-    /// A key's default in this release: UCP 3.0/3.1 session defaults differ (api-facts §1.2
+    /// A key's default in this release: UCP 3.0/3.1 session defaults differ (docs/reference/api-facts.md §1.2
     /// `[auth.sessions]`, "UCP 3.0/3.1 docs" column).
     fn default_of(self, table: &TableDef, key: &KeyDef) -> Val {
         if self == UcpRelease::Ucp31 && table.path == "auth.sessions" {
@@ -165,7 +165,7 @@ fn convert(path: &str, kind: Kind, value: &toml::Value) -> Result<Val, String> {
 
 impl UcpConfig {
     /// Parses a whole TOML document the way `PUT /api/ucp/config-toml` does
-    /// (api-facts §2.4): invalid TOML, a wrongly typed known key or a failed validation
+    /// (docs/reference/api-facts.md §2.4): invalid TOML, a wrongly typed known key or a failed validation
     /// give an error message; omitted known keys take their defaults; unknown keys are dropped.
     pub(crate) fn parse(text: &str, release: UcpRelease) -> Result<UcpConfig, String> {
         let doc: toml::Table = text
@@ -200,8 +200,8 @@ impl UcpConfig {
         Ok(config)
     }
 
-    /// Value checks of api-facts §1.2 and §2.2. The exact rules and messages of real MKE are
-    /// UNCONFIRMED (api-facts §5 item 4).
+    /// Value checks of docs/reference/api-facts.md §1.2 and §2.2. The exact rules and messages of real MKE are
+    /// UNCONFIRMED (docs/reference/api-facts.md §5 item 4).
     fn validate(&self) -> Result<(), String> {
         let lifetime = self.int("auth.sessions", "lifetime_minutes");
         if lifetime < 10 {

@@ -1,4 +1,4 @@
-//! The canonical rendering of the configuration (api-facts §1.5 B, §5 item 3), as served by
+//! The canonical rendering of the configuration (docs/reference/api-facts.md §1.5 B, §5 item 3), as served by
 //! `GET /api/ucp/config-toml`.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use super::UcpConfig;
 use super::schema::{REGISTRY_KEYS, TABLES, Val};
 
 impl UcpConfig {
-    /// The canonical rendering (api-facts §1.5 B, §5 item 3): every known table in schema
+    /// The canonical rendering (docs/reference/api-facts.md §1.5 B, §5 item 3): every known table in schema
     /// order, keys sorted, 2-space indentation per nesting level, a blank line between
     /// top-level tables, `[[registries]]` entries last, a final newline.
     pub(crate) fn render(&self) -> String {

@@ -1,4 +1,4 @@
-//! The schema of known keys: their tables, TOML types and defaults (api-facts §1.2).
+//! The schema of known keys: their tables, TOML types and defaults (docs/reference/api-facts.md §1.2).
 
 /// The TOML type of a known key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub(super) enum Val {
     StrList(Vec<String>),
 }
 
-/// Which releases have a key or a table, from the source columns of api-facts §1.2.
+/// Which releases have a key or a table, from the source columns of docs/reference/api-facts.md §1.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Avail {
     /// Every UCP 3.x and MKE 3.x release.
@@ -119,9 +119,9 @@ const fn only(avail: Avail, key: KeyDef) -> KeyDef {
 
 /// Known tables in rendering order. A parent table always comes before its children, and
 /// children directly follow their top-level table. Defaults are the MKE 3.x column of
-/// api-facts §1.2.
+/// docs/reference/api-facts.md §1.2.
 pub(super) const TABLES: &[TableDef] = &[
-    // api-facts §1.2 `[auth]`
+    // docs/reference/api-facts.md §1.2 `[auth]`
     TableDef {
         path: "auth",
         keys: &[
@@ -135,7 +135,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[auth.sessions]` (MKE 3.x / UCP >= 3.2 defaults)
+    // docs/reference/api-facts.md §1.2 `[auth.sessions]` (MKE 3.x / UCP >= 3.2 defaults)
     TableDef {
         path: "auth.sessions",
         keys: &[
@@ -146,7 +146,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[auth.saml]`
+    // docs/reference/api-facts.md §1.2 `[auth.saml]`
     TableDef {
         path: "auth.saml",
         keys: &[
@@ -157,7 +157,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[auth.account_lock]`
+    // docs/reference/api-facts.md §1.2 `[auth.account_lock]`
     TableDef {
         path: "auth.account_lock",
         keys: &[
@@ -167,7 +167,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::Mke,
     },
-    // api-facts §1.2 `[auth.samlProxy]` (seen only in mkectl output, S6)
+    // docs/reference/api-facts.md §1.2 `[auth.samlProxy]` (seen only in mkectl output, S6)
     TableDef {
         path: "auth.samlProxy",
         keys: &[b("enabled", false), s("proxy_url", "")],
@@ -178,13 +178,13 @@ pub(super) const TABLES: &[TableDef] = &[
         keys: &[],
         avail: Avail::Mke,
     },
-    // `password` is a secret, exported in plaintext (api-facts §1.3).
+    // `password` is a secret, exported in plaintext (docs/reference/api-facts.md §1.3).
     TableDef {
         path: "auth.samlProxy.credentials.basic",
         keys: &[s("user", ""), s("password", "")],
         avail: Avail::Mke,
     },
-    // api-facts §1.2 `[hardening_configuration]`
+    // docs/reference/api-facts.md §1.2 `[hardening_configuration]`
     TableDef {
         path: "hardening_configuration",
         keys: &[
@@ -196,14 +196,14 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::Mke,
     },
-    // api-facts §1.2 `[audit_log_configuration]`; the docs spelling
-    // `support_dump_include_audit_logs` is used (api-facts §5 item 7).
+    // docs/reference/api-facts.md §1.2 `[audit_log_configuration]`; the docs spelling
+    // `support_dump_include_audit_logs` is used (docs/reference/api-facts.md §5 item 7).
     TableDef {
         path: "audit_log_configuration",
         keys: &[s("level", ""), b("support_dump_include_audit_logs", false)],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[scheduling_configuration]`
+    // docs/reference/api-facts.md §1.2 `[scheduling_configuration]`
     TableDef {
         path: "scheduling_configuration",
         keys: &[
@@ -212,7 +212,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[tracking_configuration]`
+    // docs/reference/api-facts.md §1.2 `[tracking_configuration]`
     TableDef {
         path: "tracking_configuration",
         keys: &[
@@ -224,7 +224,7 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[trust_configuration]`
+    // docs/reference/api-facts.md §1.2 `[trust_configuration]`
     TableDef {
         path: "trust_configuration",
         keys: &[
@@ -234,20 +234,20 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[log_configuration]`
+    // docs/reference/api-facts.md §1.2 `[log_configuration]`
     TableDef {
         path: "log_configuration",
         keys: &[s("protocol", "tcp"), s("host", ""), s("level", "INFO")],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[license_configuration]`
+    // docs/reference/api-facts.md §1.2 `[license_configuration]`
     TableDef {
         path: "license_configuration",
         keys: &[b("auto_refresh", true), b("omit_telemetry", false)],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[backup_schedule_config]`, S6 spellings (api-facts §5 item 8);
-    // `passphrase` is a secret, exported in plaintext (api-facts §1.3).
+    // docs/reference/api-facts.md §1.2 `[backup_schedule_config]`, S6 spellings (docs/reference/api-facts.md §5 item 8);
+    // `passphrase` is a secret, exported in plaintext (docs/reference/api-facts.md §1.3).
     TableDef {
         path: "backup_schedule_config",
         keys: &[
@@ -262,14 +262,14 @@ pub(super) const TABLES: &[TableDef] = &[
         ],
         avail: Avail::Mke,
     },
-    // api-facts §1.2 `[pki]`
+    // docs/reference/api-facts.md §1.2 `[pki]`
     TableDef {
         path: "pki",
         keys: &[s("client_ca_bundle", "")],
         avail: Avail::All,
     },
-    // api-facts §1.2 `[cluster_config]`. `min_tls_version` uses the docs spelling; the STIG's
-    // `min_TLS_version` is UNCONFIRMED (api-facts §5 item 6) and dropped like any unknown key.
+    // docs/reference/api-facts.md §1.2 `[cluster_config]`. `min_tls_version` uses the docs spelling; the STIG's
+    // `min_TLS_version` is UNCONFIRMED (docs/reference/api-facts.md §5 item 6) and dropped like any unknown key.
     TableDef {
         path: "cluster_config",
         keys: &[
@@ -302,7 +302,7 @@ pub(super) const TABLES: &[TableDef] = &[
             // Who besides admins may run pods with privileged attributes (`hostIPC`,
             // `hostNetwork`, `hostPID`, `hostBindMounts`, `privileged`, `kernelCapabilities`):
             // MKE 3.x selective grants, string arrays in `[cluster_config]`, none by default
-            // (next-phase.md §1.5, M1, M2).
+            // (docs/reference/next-phase.md §1.5, M1, M2).
             only(Avail::Mke, l("priv_attributes_allowed_for_user_accounts")),
             only(Avail::Mke, l("priv_attributes_user_accounts")),
             only(
@@ -315,6 +315,6 @@ pub(super) const TABLES: &[TableDef] = &[
     },
 ];
 
-/// Keys of one `[[registries]]` entry (api-facts §1.2), all strings. Missing keys are stored
+/// Keys of one `[[registries]]` entry (docs/reference/api-facts.md §1.2), all strings. Missing keys are stored
 /// as `""` and rendered, as a Go struct encoder would (UNCONFIRMED).
 pub(super) const REGISTRY_KEYS: [&str; 3] = ["ca_bundle", "host_address", "service_id"];

@@ -1,4 +1,4 @@
-//! Authentication (api-facts §3.1, §3.2): Basic auth, the registry token service and its
+//! Authentication (docs/reference/api-facts.md §3.1, §3.2): Basic auth, the registry token service and its
 //! bearer tokens, `/basic_info`, and the admin check.
 
 use std::hash::{BuildHasher, Hasher};

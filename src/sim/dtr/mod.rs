@@ -1,4 +1,4 @@
-//! The DTR/MSR 2.x part of the simulator (api-facts §3): `/auth/token`, `/basic_info` and the
+//! The DTR/MSR 2.x part of the simulator (docs/reference/api-facts.md §3): `/auth/token`, `/basic_info` and the
 //! `/api/v0` endpoints that stigfix uses (settings, image-scanning status and offline CVE
 //! database upload, repositories and tags, version and features), plus the [`DtrHandle`] that
 //! tests use to inspect the state and arm faults.
@@ -46,7 +46,7 @@ impl DtrHandle {
     /// Serves a request for a path that [`claims`] accepted.
     pub(crate) fn handle(&self, req: &SimRequest) -> Outcome {
         if let Some(version) = &self.inner.harbor {
-            // MSR 4 is Harbor: `/api/v2.0`, no `/api/v0` (next-phase.md §5.3).
+            // MSR 4 is Harbor: `/api/v2.0`, no `/api/v0` (docs/reference/next-phase.md §5.3).
             return match (&req.method, req.path.as_str()) {
                 (&Method::GET, "/api/v2.0/systeminfo") => {
                     json_reply(StatusCode::OK, &json!({ "harbor_version": version }))

@@ -1,4 +1,4 @@
-//! The body of the offline CVE database upload (api-facts §3.5): `multipart/form-data`
+//! The body of the offline CVE database upload (docs/reference/api-facts.md §3.5): `multipart/form-data`
 //! (RFC 2046 §5.1.1, RFC 7578) holding a tar archive.
 
 /// Whether `data` starts with a tar header: `ustar` magic at offset 257 (POSIX `ustar\0`

@@ -1,4 +1,4 @@
-//! Repositories and tags (api-facts §3.6): the repository model, the capped page size with
+//! Repositories and tags (docs/reference/api-facts.md §3.6): the repository model, the capped page size with
 //! opaque cursors, the single-repository GET and PATCH, and the tag list.
 
 use std::ops::Bound;
@@ -209,6 +209,10 @@ impl DtrHandle {
         name: &str,
         body: &[u8],
     ) -> Outcome {
+        let observer = lock(&self.inner.state).patch_observer.clone();
+        if let Some(observer) = observer {
+            observer(&format!("{namespace}/{name}"));
+        }
         let (fail, hold) = {
             let mut state = lock(&self.inner.state);
             state.patches += 1;

@@ -1,4 +1,4 @@
-//! Settings (api-facts §3.3: defaults, the partial POST with type checks, features) and image
+//! Settings (docs/reference/api-facts.md §3.3: defaults, the partial POST with type checks, features) and image
 //! scanning (§3.4 status 400/403/200, §3.5 offline CVE database upload, the simulated database
 //! sync).
 

@@ -1,7 +1,7 @@
 //! The text of the files the fake nodes hold: packaged units and configuration files, byte for
 //! byte where a real package was at hand (see the table in [`super`]).
 
-/// The current upstream docker.service (moby contrib/init/systemd, api-facts §4.2).
+/// The current upstream docker.service (moby contrib/init/systemd, docs/reference/api-facts.md §4.2).
 pub const UPSTREAM_SERVICE: &str = "\
 [Unit]
 Description=Docker Application Container Engine
@@ -205,7 +205,7 @@ fi
 #DOCKER_CONTAINERD_SHIM_BINARY=/usr/bin/docker-containerd-shim-latest
 ";
 
-/// The old RPM unit: no -H at all (api-facts §4.2).
+/// The old RPM unit: no -H at all (docs/reference/api-facts.md §4.2).
 pub const RPM_SERVICE: &str = "\
 [Unit]
 Description=Docker Application Container Engine

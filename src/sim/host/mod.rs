@@ -3,8 +3,8 @@
 //!
 //! | builder | installation | where its files come from |
 //! |---|---|---|
-//! | [`ubuntu_node`], [`compliant_node`] | docker-ce / Mirantis Container Runtime `.deb` | moby's `contrib/init/systemd` units (api-facts §4.2) under `lib/systemd/system`, moby's sysvinit `docker.default` |
-//! | [`rhel_node`] | an old docker RPM | moby's `docker.service.rpm` (`ExecStart=/usr/bin/dockerd`, api-facts §4.2) |
+//! | [`ubuntu_node`], [`compliant_node`] | docker-ce / Mirantis Container Runtime `.deb` | moby's `contrib/init/systemd` units (docs/reference/api-facts.md §4.2) under `lib/systemd/system`, moby's sysvinit `docker.default` |
+//! | [`rhel_node`] | an old docker RPM | moby's `docker.service.rpm` (`ExecStart=/usr/bin/dockerd`, docs/reference/api-facts.md §4.2) |
 //! | [`docker_ce_rpm_node`] | docker-ce / MCR `.rpm` | moby's units under `usr/lib/systemd/system` |
 //! | [`debian_docker_io_node`] | Debian/Ubuntu `docker.io` | Debian 12's `docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb`, extracted with `dpkg-deb -x`: `lib/systemd/system/docker.{service,socket}` and `etc/default/docker` byte for byte, modes as `dpkg-deb -c` lists them, `dockerd` in `usr/sbin` |
 //! | [`rhel_docker_node`] | RHEL/CentOS 7 Extras `docker` 1.13 | its `docker.service` (`EnvironmentFile=-/etc/sysconfig/docker`, `$OPTIONS`) and `/etc/sysconfig/docker` (`OPTIONS='…'`, the `if [ -z "${DOCKER_CERT_PATH}" ]` block), as `cat` shows them on such nodes (the RPM is not reachable here) |

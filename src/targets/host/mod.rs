@@ -5,7 +5,7 @@
 //! `dockerd.environment.<NAME>` — dockerd's effective configuration, built as systemd builds
 //! it ([`units`], [`environment`], [`command`]) from docker.service, its drop-ins and
 //! environment files, docker.socket, and daemon.json — and `files.<role>.owner|group|mode`
-//! for the files the STIG's ownership rules name ([`roles`], stig-ids.md §1.4). What stigfix
+//! for the files the STIG's ownership rules name ([`roles`], docs/reference/stig-ids.md §1.4). What stigfix
 //! cannot interpret makes the values it could affect `unknown`. Reads and writes never leave
 //! the root ([`fsroot`]); dockerd settings are changed where they are set, never in the vendor
 //! unit ([`changes`]).
@@ -50,6 +50,7 @@ pub const KIND: TargetKind = TargetKind::new("host");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--host-root",
+    part_of: None,
     service: None,
     specs: |settings| {
         settings

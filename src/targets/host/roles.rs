@@ -1,4 +1,4 @@
-//! The files the STIG's ownership and permission rules name (stig-ids.md §1.4), by role:
+//! The files the STIG's ownership and permission rules name (docs/reference/stig-ids.md §1.4), by role:
 //! where each is on the root, or why it is not there.
 
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@ mod live;
 pub mod toml_doc;
 mod version;
 
-pub use version::unsupported_mke4;
+pub use version::{product, unsupported_mke4};
 
 use std::sync::Arc;
 
@@ -31,6 +31,7 @@ pub const KIND: TargetKind = TargetKind::new("ucp");
 pub static REGISTRATION: Registration = Registration {
     kind: KIND,
     configured_by: "--ucp-url",
+    part_of: None,
     service: Some(Service::Ucp),
     specs: |settings| {
         Ok(settings
@@ -147,7 +148,7 @@ impl Target for UcpTarget {
         let document = toml_doc::apply_edits(&live.text, edits)?;
         self.write(&document).await?;
         let mut after = self.read_config().await?;
-        // A setting the server does not have is dropped from the document silently (api-facts
+        // A setting the server does not have is dropped from the document silently (docs/reference/api-facts.md
         // §2.4): it comes back not set. A value that comes back different was refused.
         let (dropped, changed): (Vec<&Edit>, Vec<&Edit>) = edits
             .iter()

@@ -1,5 +1,5 @@
 //! Whole-document TOML edits that keep everything else as it was: keys, order, comments and
-//! indentation (aesthetics.md §7.1: copy the decor of a replaced value, or the comment is lost).
+//! indentation (toml_edit keeps a value's comments in its decor, so a replaced value takes the old one's decor, or the comment is lost).
 
 use similar::TextDiff;
 use toml_edit::{DocumentMut, Item, TableLike};

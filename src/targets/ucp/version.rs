@@ -60,7 +60,7 @@ pub fn unsupported_mke4(url: &str, kubernetes: &str) -> Error {
 pub fn documented_missing(product: &Product, path: &KeyPath) -> Option<String> {
     let (major, minor) = product.major_minor()?;
     match path.to_string().as_str() {
-        // Documented only by the UCP 3.0/3.1 configuration reference (api-facts §1.2
+        // Documented only by the UCP 3.0/3.1 configuration reference (docs/reference/api-facts.md §1.2
         // `[cluster_config]`, S2); the UCP 3.2/3.3 and MKE 3.x references have no such key.
         "cluster_config.min_tls_version" if (major, minor) >= (3, 2) => Some(format!(
             "{product} has no `{path}` (only the UCP 3.0/3.1 configuration reference documents it)"

@@ -4,7 +4,7 @@
 //! goes through stigfix's drop-in (a new `ExecStart=` or `Environment=`); `"hosts"` and
 //! `"insecure-registries"` are edited in daemon.json; docker.socket's network `ListenStream=`s
 //! are replaced by a drop-in for the socket. At least one local listener stays, and `-H` flags
-//! never stay beside a `"hosts"` of daemon.json (dockerd refuses that, api-facts §4.1).
+//! never stay beside a `"hosts"` of daemon.json (dockerd refuses that, docs/reference/api-facts.md §4.1).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -9,21 +9,50 @@ use std::time::Duration;
 use super::{check, print_plan};
 use crate::checklist::{self, Checklist};
 use crate::cli::{
-    ListFormat, NodesCheckArgs, NodesCommand, NodesImageArgs, NodesPlanArgs, NodesRolloutArgs,
-    ScannerArgs,
+    GlobalArgs, ListFormat, NodesCheckArgs, NodesCommand, NodesImageArgs, NodesPlanArgs,
+    NodesRolloutArgs, ScannerArgs,
 };
 use crate::engine;
 use crate::error::{Error, ExitStatus, Result};
+use crate::fleet::{self, Scope};
 use crate::http::session::UcpSession;
 use crate::nodes::rollout::{self, Limits, driver};
 use crate::nodes::swarm::{self, Node};
 use crate::nodes::{self, Scan, image, merge};
+use crate::output::Output;
+use crate::runlog::Report;
 use crate::settings::Settings;
+
+/// With an inventory, one cluster at a time (`--cluster NAME`); `image` needs no cluster.
+pub async fn dispatch(
+    global: &GlobalArgs,
+    command: NodesCommand,
+    output: Output,
+) -> Result<ExitStatus> {
+    if let NodesCommand::Image(args) = &command {
+        return build_image(&Settings::resolve(global, output)?, args);
+    }
+    match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => run(&settings, command).await,
+        Scope::Many(fleet) => {
+            let cluster = fleet.only("stigfix nodes")?;
+            run(&fleet.settings(global, cluster)?, command).await
+        }
+    }
+}
 
 pub async fn run(settings: &Settings, command: NodesCommand) -> Result<ExitStatus> {
     match command {
         NodesCommand::Plan(args) => plan(settings, &args).await,
-        NodesCommand::Check(args) => check(settings, &args).await,
+        NodesCommand::Check(args) => {
+            // `--log` and `--metrics` record the run like `stigfix check`'s.
+            let work = async {
+                let mut report = Report::default();
+                let result = check(settings, &args, &mut report).await;
+                (result, report)
+            };
+            fleet::run_one(settings, "nodes check", &args.check.record, work).await
+        }
         NodesCommand::Image(args) => build_image(settings, &args),
         NodesCommand::Rollout(args) => rollout(settings, &args).await,
     }
@@ -89,10 +118,21 @@ fn describe_node(checklist: &mut Checklist, node: &Node) {
     checklist.asset.file_name = format!("host-{}", checklist::sanitize(&name));
 }
 
-async fn check(settings: &Settings, args: &NodesCheckArgs) -> Result<ExitStatus> {
+async fn check(
+    settings: &Settings,
+    args: &NodesCheckArgs,
+    report: &mut Report,
+) -> Result<ExitStatus> {
     let existing = check::read_merge(&args.check)?;
     let session = nodes::session(settings)?;
     let scan = scan(settings, &session, &args.scanner).await?;
+    report.specs = scan
+        .plan
+        .targets
+        .iter()
+        .map(|target| target.spec.clone())
+        .collect();
+    report.plan = Some(scan.plan.clone());
     if scan.reported.is_empty() {
         failures(&scan)?;
         return Err(Error::new(

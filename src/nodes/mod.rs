@@ -166,6 +166,9 @@ mod tests {
             min_severity: Some(crate::benchmark::Severity::High),
         };
         let args = task_args(&filter).join(" ");
-        assert!(args.ends_with("--rule DKER-EE-001050 --severity high"), "{args}");
+        assert!(
+            args.ends_with("--rule DKER-EE-001050 --severity high"),
+            "{args}"
+        );
     }
 }

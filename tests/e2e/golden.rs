@@ -203,7 +203,10 @@ fn nodes_plan_check_and_rollout() {
     settings.set_description(
         "stigfix nodes rollout --all --node-timeout 2 --run 'touch [RESTARTS]/{node} && …'",
     );
-    settings.add_filter(&literal(&restarts.path().display().to_string()), "[RESTARTS]");
+    settings.add_filter(
+        &literal(&restarts.path().display().to_string()),
+        "[RESTARTS]",
+    );
     settings.bind(|| insta::assert_snapshot!("nodes_rollout_stopped", block(&out)));
     out.assert_code(3);
 }

@@ -174,8 +174,8 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub client_bundle: Option<PathBuf>,
-    /// Requests in flight at once per target (repository updates)
-    #[arg(long, global = true, default_value_t = 8, value_name = "N",
+    /// Requests in flight at once per target (repository updates, container inspects)
+    #[arg(long, global = true, default_value_t = 16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Seconds to wait while the DTR vulnerability database updates (imagescan/status answers 403)
@@ -193,6 +193,44 @@ pub struct GlobalArgs {
     /// Colour on stderr/stdout
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Many clusters (issue 12): the inventory, which clusters, how many at once, and how long a
+/// run waits for another's lock.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Inventory of clusters ([[clusters]] entries) [default: those of the site file]
+    #[arg(
+        long,
+        global = true,
+        env = "STIGFIX_INVENTORY",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub inventory: Option<PathBuf>,
+    /// Only these clusters of the inventory: a name, a glob (`prod-*`) or `tag:TAG` (repeatable)
+    #[arg(long = "cluster", global = true, value_name = "NAME|GLOB|tag:TAG")]
+    pub clusters: Vec<String>,
+    /// Clusters worked on at once
+    #[arg(long, global = true, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Wait up to SECONDS for another stigfix run's lock on a target, then give up (exit 1)
+    #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_wait: u64,
+}
+
+/// What a run records for monitoring (plan, check, apply).
+#[derive(Clone, Debug, Default, Args)]
+pub struct RecordArgs {
+    /// Append one JSON line per run and cluster to FILE (time, targets, changes, findings, exit code)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Write node_exporter textfile metrics (stigfix_*) to FILE (a .prom file), atomically
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -246,9 +284,15 @@ pub enum Command {
     /// List, show or validate playbooks
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// Every node's host checks, run by the Swarm cluster itself; its image; rollouts
+    #[command(subcommand)]
+    Nodes(NodesCommand),
     /// The whole cycle against a built-in simulated cluster, with no setup
     #[cfg(feature = "sim")]
     Demo(DemoArgs),
+    /// Drift correction as a service: a systemd timer and service that run check or apply
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 }
 
 #[derive(Debug, Args)]
@@ -265,6 +309,8 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes pending or open findings, 0 when clean
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// The formats of `check`.
@@ -294,6 +340,8 @@ pub struct CheckArgs {
     /// Start from this checklist (.ckl/.cklb, or a folder of them) and keep what a person wrote in it
     #[arg(long, value_name = "CHECKLIST|DIR")]
     pub merge: Option<PathBuf>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Debug, Args)]
@@ -304,6 +352,11 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short)]
     pub yes: bool,
+    /// Refuse, changing nothing, when the plan has more than N changes (for unattended runs)
+    #[arg(long, value_name = "N")]
+    pub max_changes: Option<usize>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +423,145 @@ pub enum PlaybookCommand {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print the systemd service and timer on stdout
+    Print(UnitArgs),
+    /// Write the systemd service and timer into --dir
+    Install(InstallArgs),
+}
+
+/// What the scheduled run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleMode {
+    /// Detect drift and change nothing (`plan --detailed-exitcode`; exit 2 is not a failure)
+    Check,
+    /// Correct drift (`apply --yes`), waiting for an interactive run's lock
+    Apply,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct UnitArgs {
+    /// What the timer runs
+    #[arg(long, value_enum, default_value_t = ScheduleMode::Check)]
+    pub mode: ScheduleMode,
+    /// When it runs (systemd.time(7) calendar event)
+    #[arg(long, value_name = "SPEC", default_value = "*-*-* 02:00:00")]
+    pub on_calendar: String,
+    /// A random delay added to each run, so that many hosts do not run at once (systemd.time(7))
+    #[arg(long, value_name = "SPAN", default_value = "45min")]
+    pub randomized_delay: String,
+    /// The stigfix binary the unit runs [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub exec: Option<PathBuf>,
+    /// Folder holding the clusters' password files, loaded with LoadCredential= (or named by
+    /// $CREDENTIALS_DIRECTORY on systemd older than 247)
+    #[arg(long, value_name = "DIR", default_value = "/etc/stigfix/credentials")]
+    pub credentials_dir: PathBuf,
+    /// The systemd version the unit is for [default: that of `systemctl --version`]
+    #[arg(long, value_name = "N")]
+    pub systemd_version: Option<u32>,
+    /// The apply unit refuses a plan with more than N changes
+    #[arg(long, value_name = "N")]
+    pub max_changes: Option<usize>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+    /// Where the unit files go
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    pub dir: PathBuf,
+}
+
+// `stigfix nodes` (issue 12).
+
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// Every node's host plan as one report (a global-job service through the UCP API; read-only)
+    Plan(NodesPlanArgs),
+    /// Every node's host checks as checklists, one per node (read-only)
+    Check(NodesCheckArgs),
+    /// Build a loadable image of this stigfix (offline), for the scanner
+    Image(NodesImageArgs),
+    /// Apply host changes node by node: drain, run a command for the node, back to active
+    Rollout(NodesRolloutArgs),
+}
+
+/// How the scanner runs on the nodes.
+#[derive(Debug, Args)]
+pub struct ScannerArgs {
+    /// The stigfix image every node runs [default: stigfix:VERSION, as `stigfix nodes image` tags it]
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Seconds every node has to report
+    #[arg(long, default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesPlanArgs {
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 2 when a node has changes pending or open findings, 0 when clean
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesCheckArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesImageArgs {
+    /// The image's reference (a tag is added when it has none: the version)
+    #[arg(long, value_name = "REF", default_value = "stigfix")]
+    pub tag: String,
+    /// The archive to write (what `docker load -i` reads) [default: stigfix-VERSION.tar]
+    #[arg(long, value_name = "FILE.tar")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesRolloutArgs {
+    /// The command that applies and restarts a node, run here with `sh -c`; {node}, {address} and {id} are replaced (e.g. 'ssh {address} sudo stigfix apply --host-root / --yes --restart if-needed')
+    #[arg(long = "run", value_name = "COMMAND")]
+    pub command: String,
+    /// Only this node (host name or ID; repeatable) [default: the nodes whose host plan has changes]
+    #[arg(long = "node", value_name = "NAME", conflicts_with = "all")]
+    pub nodes: Vec<String>,
+    /// Every node
+    #[arg(long)]
+    pub all: bool,
+    /// Nodes taken down at once (of them one manager at most)
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_unavailable: u16,
+    /// Take a manager down even when the other managers make no quorum without it (1 or 2 managers)
+    #[arg(long)]
+    pub allow_quorum_loss: bool,
+    /// Seconds each wait of a node may take (tasks moved off, the command, back ready)
+    #[arg(long, default_value_t = 600, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_timeout: u64,
+    /// Output format of the report on stdout
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub scanner: ScannerArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,11 +5,17 @@
 //! address its host resolves to (with its port), so `https://localhost:443` and
 //! `https://127.0.0.1` are the same cluster; a host root by its canonical path. The kernel
 //! releases a lock when its process ends, however it ends.
+//!
+//! A run refuses at once when a target's lock is held, unless it was told to wait
+//! ([`set_wait`], `--lock-wait SECONDS`): an unattended run then waits, a bounded time, for an
+//! interactive one to finish.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, Result};
 use crate::targets::TargetSpec;
@@ -72,7 +78,23 @@ pub fn keys(spec: &TargetSpec) -> Vec<String> {
     keys
 }
 
-/// Take the locks of every target, failing at once (changing nothing) if one is held.
+/// How long [`acquire_all`] waits for a held lock, in milliseconds (`--lock-wait`).
+static WAIT_MILLIS: AtomicU64 = AtomicU64::new(0);
+
+/// Make every later [`acquire_all`] of this process wait up to `wait` for a held lock.
+pub fn set_wait(wait: Duration) {
+    WAIT_MILLIS.store(
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        Ordering::SeqCst,
+    );
+}
+
+fn wait() -> Duration {
+    Duration::from_millis(WAIT_MILLIS.load(Ordering::SeqCst))
+}
+
+/// Take the locks of every target, failing (changing nothing) if one is held: at once, or
+/// after the wait of [`set_wait`].
 pub fn acquire_all<'a>(specs: impl IntoIterator<Item = &'a TargetSpec>) -> Result<Locks> {
     let dir = lock_dir();
     let mut keys: Vec<(String, String)> = specs
@@ -83,13 +105,78 @@ pub fn acquire_all<'a>(specs: impl IntoIterator<Item = &'a TargetSpec>) -> Resul
     keys.dedup_by(|a, b| a.0 == b.0);
     let mut locks = Locks::default();
     for (key, label) in keys {
-        locks.0.push(acquire(&dir, &key, &label)?);
+        locks.0.push(acquire_within(&dir, &key, &label, wait())?);
     }
     Ok(locks)
 }
 
 /// Take the lock of `key` (naming `label` in messages), failing at once if held.
 pub fn acquire(dir: &Path, key: &str, label: &str) -> Result<Lock> {
+    acquire_within(dir, key, label, Duration::ZERO)
+}
+
+/// Take the lock of `key`, waiting up to `wait` while another process holds it.
+pub fn acquire_within(dir: &Path, key: &str, label: &str, wait: Duration) -> Result<Lock> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match try_acquire(dir, key, label)? {
+            Attempt::Taken(lock) => return Ok(lock),
+            Attempt::Held { holder, path } => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(held(label, &holder, &path, wait));
+                }
+                pause((deadline - now).min(Duration::from_millis(200)));
+            }
+        }
+    }
+}
+
+/// Sleep without holding up the other tasks of a multi-threaded runtime.
+fn pause(duration: Duration) {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(|| std::thread::sleep(duration));
+    } else {
+        std::thread::sleep(duration);
+    }
+}
+
+/// The refusal when the lock stayed held.
+fn held(label: &str, holder: &str, path: &Path, wait: Duration) -> Error {
+    let holder = holder
+        .trim()
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if wait.is_zero() {
+        Error::new(format!(
+            "another stigfix run is working on {label} ({holder}); nothing was changed"
+        ))
+        .with_hint(format!(
+            "wait for it to finish (lock file {})",
+            path.display()
+        ))
+    } else {
+        Error::new(format!(
+            "another stigfix run is still working on {label} ({holder}) after waiting {} s for it; nothing was changed",
+            wait.as_secs()
+        ))
+        .with_hint(format!(
+            "run again later, or wait longer with --lock-wait SECONDS (lock file {})",
+            path.display()
+        ))
+    }
+}
+
+enum Attempt {
+    Taken(Lock),
+    Held { holder: String, path: PathBuf },
+}
+
+fn try_acquire(dir: &Path, key: &str, label: &str) -> Result<Attempt> {
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(dir)
         .with_path("create lock folder", dir)?;
@@ -108,24 +195,12 @@ pub fn acquire(dir: &Path, key: &str, label: &str) -> Result<Lock> {
             file.rewind().with_path("write lock file", &path)?;
             writeln!(file, "pid {} {label}", std::process::id())
                 .with_path("write lock file", &path)?;
-            Ok(Lock { _file: file, path })
+            Ok(Attempt::Taken(Lock { _file: file, path }))
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            Err(Error::new(format!(
-                "another stigfix run is working on {label} ({}); nothing was changed",
-                holder
-                    .trim()
-                    .split(' ')
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ))
-            .with_hint(format!(
-                "wait for it to finish (lock file {})",
-                path.display()
-            )))
+            Ok(Attempt::Held { holder, path })
         }
         Err(std::fs::TryLockError::Error(error)) => Err(Error::io("lock", &path, &error)),
     }
@@ -150,6 +225,50 @@ mod tests {
         let _other = acquire(dir.path(), "ucp 127.0.0.1:2", "ucp https://b").unwrap();
         drop(first);
         acquire(dir.path(), "ucp 127.0.0.1:1", "ucp https://a").unwrap();
+    }
+
+    #[test]
+    fn a_bounded_wait_takes_a_lock_released_meanwhile_and_gives_up_on_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(dir.path(), "ucp 127.0.0.1:3", "ucp https://c").unwrap();
+        let error = acquire_within(
+            dir.path(),
+            "ucp 127.0.0.1:3",
+            "ucp https://c",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .message()
+                .starts_with("another stigfix run is still working on ucp https://c (pid "),
+            "{}",
+            error.message()
+        );
+        assert!(
+            error
+                .message()
+                .ends_with("after waiting 0 s for it; nothing was changed"),
+            "{}",
+            error.message()
+        );
+        assert!(error.hint().unwrap().contains("--lock-wait"));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            release.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        released.recv().unwrap();
+        // The holder lets go while this waits (the wait is far longer than the hold).
+        acquire_within(
+            dir.path(),
+            "ucp 127.0.0.1:3",
+            "ucp https://c",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        holder.join().unwrap();
     }
 
     #[test]

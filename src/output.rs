@@ -20,6 +20,8 @@ pub struct Output {
     color: bool,
     quiet: bool,
     progress: bool,
+    /// `[east] `: the cluster of an inventory run, in front of every line (none for one cluster).
+    prefix: Option<String>,
 }
 
 impl Output {
@@ -36,6 +38,7 @@ impl Output {
             color,
             quiet,
             progress: terminal && !quiet && !no_progress,
+            prefix: None,
         }
     }
 
@@ -45,6 +48,49 @@ impl Output {
             color: false,
             quiet: false,
             progress: false,
+            prefix: None,
+        }
+    }
+
+    /// The output of one cluster of an inventory run: every line it prints starts with
+    /// `[name] ` (clusters run at once, so their lines interleave), and no spinners.
+    pub fn for_cluster(&self, name: &str) -> Output {
+        Output {
+            prefix: Some(format!("[{name}] ")),
+            progress: false,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this output prefixes its lines with a cluster.
+    pub fn is_prefixed(&self) -> bool {
+        self.prefix.is_some()
+    }
+
+    /// Whether status lines are shown (not `--quiet`).
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// `text` with the cluster prefix in front of every line.
+    fn prefixed(&self, text: &str) -> String {
+        match &self.prefix {
+            None => text.to_string(),
+            Some(prefix) => {
+                let bare = self
+                    .style(Style::new().dim())
+                    .apply_to(prefix.trim_end())
+                    .to_string();
+                let mut out = String::with_capacity(text.len() + 16);
+                for line in text.split_inclusive('\n') {
+                    out.push_str(&bare);
+                    if line != "\n" {
+                        out.push(' ');
+                    }
+                    out.push_str(line);
+                }
+                out
+            }
         }
     }
 
@@ -78,6 +124,11 @@ impl Output {
 
     /// Data to stdout. A closed pipe (`stigfix plan | head`) is not an error.
     pub fn data(&self, text: &str) {
+        self.raw_data(&self.prefixed(text));
+    }
+
+    /// Data to stdout without the cluster prefix (a JSON document, which names its cluster).
+    pub fn raw_data(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout
             .write_all(text.as_bytes())
@@ -114,6 +165,7 @@ impl Output {
     }
 
     pub fn stderr_line(&self, text: &str) {
+        let text = self.prefixed(text);
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "{text}");
     }
@@ -149,6 +201,7 @@ impl Output {
 
     /// Ask a yes/no question on the terminal. Only called when stdin and stderr are terminals.
     pub fn confirm(&self, question: &str) -> bool {
+        let question = self.prefixed(question);
         let mut stderr = std::io::stderr().lock();
         let _ = write!(stderr, "{question} [y/N] ");
         let _ = stderr.flush();

@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::benchmark::Severity;
@@ -12,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::http::{self, TlsOptions};
 use crate::output::Output;
 use crate::playbook::{self, RuleFilter, RuleSet};
-use crate::secrets::{self, PasswordSources, Transport};
+use crate::secrets::{self, ClusterPassword, PasswordSources, Secret, Transport};
 use crate::site::SiteFile;
+use crate::site::clusters::{CREDENTIALS_DIRECTORY, Cluster, PasswordRef};
 use crate::targets::dtr::DtrOptions;
 use crate::targets::{Connector, TargetSpec, registry};
 
@@ -35,6 +37,10 @@ pub struct Settings {
     pub output: Output,
     pub dtr: DtrOptions,
     pub restart: RestartArg,
+    /// The inventory's name of the cluster these settings are for; `None` without one.
+    pub cluster: Option<String>,
+    /// The rules, resolved once and shared by the clusters of a run.
+    rules: Arc<OnceLock<RuleSet>>,
     /// Whether the cluster's containers are read with its UCP (`--no-workload` leaves them out).
     pub workload: bool,
     /// The MKE client bundle the workload target reads pods with (`--client-bundle`).
@@ -78,6 +84,7 @@ impl Settings {
             allow_prompt: true,
             use_keyring: true,
             output: Some(output.clone()),
+            cluster: None,
         };
         if args.insecure {
             output.warn("TLS verification is OFF (--insecure): the server's identity is not checked. This is recorded in the plan and every report.");
@@ -122,18 +129,89 @@ impl Settings {
             workload,
             client_bundle,
             output,
+            cluster: None,
+            rules: Arc::default(),
         })
     }
 
-    /// Shipped playbooks plus `--playbook`s, resolved with the site file.
+    /// The settings of one cluster of the inventory: its endpoints, account, CA and
+    /// credential; its own snapshot folder (`<snapshot-dir>/<name>`); its output prefixed with
+    /// `[name]`. `--username`, `--ca-cert` and `--insecure` (flags or environment) win over
+    /// the entry, which wins over the top of the site file.
+    pub fn for_cluster(&self, args: &GlobalArgs, cluster: &Cluster) -> Result<Settings> {
+        let mut settings = self.for_cluster_without_credentials(args, cluster)?;
+        let password = cluster_password(cluster, &settings.output)?;
+        if let Some(sources) = settings.passwords.cluster.as_mut() {
+            sources.password = password;
+        }
+        Ok(settings)
+    }
+
+    /// [`Settings::for_cluster`] for commands that send no password (listing snapshots,
+    /// logout): the cluster's credential is not read, and only its keyring entry would be used.
+    pub fn for_cluster_without_credentials(
+        &self,
+        args: &GlobalArgs,
+        cluster: &Cluster,
+    ) -> Result<Settings> {
+        let output = self.output.for_cluster(&cluster.name);
+        let url = |url: &Option<String>, key: &str| -> Result<Option<String>> {
+            let Some(url) = url else {
+                return Ok(None);
+            };
+            let source = match cluster.value_locations.get(key) {
+                Some(location) => format!("{location}: `{key}` of cluster {}", cluster.name),
+                None => format!("`{key}` of cluster {}", cluster.name),
+            };
+            normalize_url(url, &source).map(Some)
+        };
+        let ucp_url = url(&cluster.ucp_url, "ucp_url")?;
+        let dtr_url = url(&cluster.dtr_url, "dtr_url")?;
+        let mut settings = self.clone();
+        settings.ucp_url = ucp_url;
+        settings.dtr_url = dtr_url;
+        settings.host_roots = Vec::new();
+        settings.username = args
+            .username
+            .clone()
+            .or_else(|| cluster.username.clone())
+            .or_else(|| self.site.username.clone());
+        settings.tls.ca_cert = args
+            .ca_cert
+            .clone()
+            .or_else(|| cluster.ca_cert.clone())
+            .or_else(|| self.site.ca_cert.clone());
+        // Never another cluster's: a bundle names the Kubernetes API it is for.
+        settings.client_bundle = cluster.client_bundle.clone();
+        settings.snapshot_dir = self.snapshot_dir.join(&cluster.name);
+        settings.passwords = PasswordSources {
+            stdin: None,
+            allow_prompt: false,
+            use_keyring: true,
+            output: Some(output.clone()),
+            cluster: Some(ClusterPassword {
+                name: cluster.name.clone(),
+                password: None,
+            }),
+        };
+        settings.output = output;
+        settings.cluster = Some(cluster.name.clone());
+        Ok(settings)
+    }
+
+    /// Shipped playbooks plus `--playbook`s, resolved with the site file (once per run).
     pub fn rule_set(&self) -> Result<RuleSet> {
+        if let Some(rules) = self.rules.get() {
+            return Ok(rules.clone());
+        }
         let shipped = playbook::shipped()?;
         let user = if self.playbooks.is_empty() {
             Vec::new()
         } else {
             playbook::load_paths(&self.playbooks)?
         };
-        playbook::resolve(shipped, user, &self.site, &self.filter)
+        let rules = playbook::resolve(shipped, user, &self.site, &self.filter)?;
+        Ok(self.rules.get_or_init(|| rules).clone())
     }
 
     pub fn username(&self) -> Result<&str> {
@@ -178,6 +256,85 @@ impl Settings {
             output: self.output.clone(),
             now: now(),
         })
+    }
+}
+
+/// The password an inventory cluster names (`password_env`, `password_file`), read now; `None`
+/// for the keyring. Errors name the cluster and where its entry is; never the password.
+fn cluster_password(cluster: &Cluster, output: &Output) -> Result<Option<Secret>> {
+    let at = cluster
+        .value_locations
+        .get("password_env")
+        .or_else(|| cluster.value_locations.get("password_file"))
+        .unwrap_or(&cluster.location);
+    match &cluster.password {
+        PasswordRef::Keyring => Ok(None),
+        PasswordRef::Env(variable) => match std::env::var(variable) {
+            Ok(value) if !value.is_empty() => Ok(Some(Secret::new(value))),
+            _ => Err(Error::new(format!(
+                "{at}: cluster {} takes its password from ${variable}, which is not set",
+                cluster.name
+            ))
+            .with_hint(format!(
+                "export {variable}, or give the cluster a password_file (e.g. a systemd credential)"
+            ))),
+        },
+        PasswordRef::File(path) => {
+            let path = expand_credentials_directory(path).map_err(|()| {
+                Error::new(format!(
+                    "{at}: cluster {}'s password_file is under ${CREDENTIALS_DIRECTORY}, which is not set: it is set in a systemd service with LoadCredential= (systemd 247 and later)",
+                    cluster.name
+                ))
+                .with_hint(format!(
+                    "run from the unit `stigfix schedule` writes, or set {CREDENTIALS_DIRECTORY} to the folder of the password files (the fallback for systemd older than 247)"
+                ))
+            })?;
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                Error::io(
+                    &format!("read the password file of cluster {} at", cluster.name),
+                    &path,
+                    &error,
+                )
+                .with_hint(format!("{at}: `password_file` of cluster {}", cluster.name))
+            })?;
+            if let Ok(metadata) = std::fs::metadata(&path) {
+                let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
+                if mode & 0o077 != 0 {
+                    output.warn(&format!(
+                        "the password file {} is readable by other users (mode {:04o}): chmod 600 it",
+                        path.display(),
+                        mode & 0o7777
+                    ));
+                }
+            }
+            let password = text.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(Error::new(format!(
+                    "the password file {} of cluster {} is empty",
+                    path.display(),
+                    cluster.name
+                )));
+            }
+            Ok(Some(Secret::new(password)))
+        }
+    }
+}
+
+/// `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x` with the variable's value; other
+/// paths as they are. `Err` when the path needs the variable and it is not set.
+fn expand_credentials_directory(path: &Path) -> std::result::Result<PathBuf, ()> {
+    let text = path.to_string_lossy();
+    let rest = text
+        .strip_prefix("${CREDENTIALS_DIRECTORY}")
+        .or_else(|| text.strip_prefix("$CREDENTIALS_DIRECTORY"));
+    match rest {
+        None => Ok(path.to_path_buf()),
+        Some(rest) => match std::env::var_os(CREDENTIALS_DIRECTORY) {
+            Some(dir) if !dir.is_empty() => {
+                Ok(PathBuf::from(dir).join(rest.trim_start_matches('/')))
+            }
+            _ => Err(()),
+        },
     }
 }
 

@@ -16,6 +16,11 @@
 //! ticket = "CHG-1234"
 //! expires = 2027-06-30
 //! ```
+//!
+//! Many clusters are listed as `[[clusters]]` ([`clusters`]); then `ucp_url`, `dtr_url` and
+//! `host_root` belong in the entries, and `username` and `ca_cert` at the top are defaults.
+
+pub mod clusters;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -73,6 +78,8 @@ pub struct SiteFile {
     pub client_bundle: Option<PathBuf>,
     pub variables: BTreeMap<String, (toml::Value, Location)>,
     pub waivers: Vec<Waiver>,
+    /// The inventory (`[[clusters]]`); empty when the file describes one cluster.
+    pub clusters: Vec<clusters::Cluster>,
     /// Where the value of each top-level key is (`file:line:col`), for messages about it.
     pub value_locations: BTreeMap<String, Location>,
 }
@@ -89,6 +96,7 @@ const KNOWN_KEYS: &[&str] = &[
     "client_bundle",
     "variables",
     "waivers",
+    "clusters",
 ];
 
 impl SiteFile {
@@ -96,6 +104,30 @@ impl SiteFile {
     pub fn load(path: &Path) -> Result<SiteFile> {
         let text = std::fs::read_to_string(path).with_path("read site file", path)?;
         SiteFile::parse(&text, path)
+    }
+
+    /// Read an inventory file (`--inventory`): `[[clusters]]` entries and nothing else.
+    pub fn load_inventory(path: &Path) -> Result<Vec<clusters::Cluster>> {
+        let text = std::fs::read_to_string(path).with_path("read inventory", path)?;
+        let site = SiteFile::parse(&text, path)?;
+        if let Some((key, location)) = site
+            .value_locations
+            .iter()
+            .find(|(key, _)| key.as_str() != "clusters")
+        {
+            return Err(Error::new(format!(
+                "{location}: `{key}` in an inventory file: it holds [[clusters]] entries only; `{key}` belongs in the site file"
+            ))
+            .with_hint("the inventory is documented in README.md (\"Fleets\")"));
+        }
+        if site.clusters.is_empty() {
+            return Err(Error::new(format!(
+                "{}: the inventory lists no [[clusters]]",
+                path.display()
+            ))
+            .with_hint("the inventory is documented in README.md (\"Fleets\")"));
+        }
+        Ok(site.clusters)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<SiteFile> {
@@ -212,11 +244,25 @@ impl SiteFile {
                         location(item.span())
                     )),
                 },
+                "clusters" => {
+                    site.clusters = clusters::parse(item, base, &location, &mut problems);
+                }
                 _ => problems.push(format!(
                     "{}: unknown key `{key}` in the site file (expected one of: {})",
                     location(key_span),
                     KNOWN_KEYS.join(", ")
                 )),
+            }
+        }
+        if !site.clusters.is_empty() {
+            // A client bundle names its cluster's Kubernetes API: one for every cluster would
+            // read one cluster's pods for all of them.
+            for key in ["ucp_url", "dtr_url", "host_root", "client_bundle"] {
+                if let Some(location) = site.value_locations.get(key) {
+                    problems.push(format!(
+                        "{location}: `{key}` at the top of a file with [[clusters]]: each cluster names its own endpoints; move it into a [[clusters]] entry"
+                    ));
+                }
             }
         }
         if problems.is_empty() {

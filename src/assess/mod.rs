@@ -320,8 +320,9 @@ mod tests {
         resolve(shipped().unwrap(), vec![], site, &RuleFilter::default())
             .unwrap()
             .rules
-            .into_iter()
+            .iter()
             .filter(|rule| rule.rule.target == crate::targets::ucp::KIND)
+            .cloned()
             .collect()
     }
 
@@ -553,6 +554,7 @@ settings = [{ path = "dockerd.tcp_hosts", value = [] }]
         )
         .unwrap()
         .rules
+        .to_vec()
     }
 
     #[test]
@@ -638,6 +640,7 @@ settings = [{ path = "files.absent.*.mode", mode_within = "644" }]
         resolve(vec![playbook], vec![], &site, &RuleFilter::default())
             .unwrap()
             .rules
+            .to_vec()
     }
 
     const ALLOW_LIST: &str = r#"

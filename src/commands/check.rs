@@ -5,60 +5,130 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+
+use super::plan::for_cluster;
 use super::write_file;
 use crate::checklist::{self, Checklist, Context, FileFormat, merge};
-use crate::cli::{CheckArgs, CheckFormat};
+use crate::cli::{CheckArgs, CheckFormat, GlobalArgs};
 use crate::engine;
 use crate::error::{Error, ExitStatus, IoContext, Result};
+use crate::fleet::{self, Scope};
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::runlog::Report;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitStatus> {
-    let engine = settings.engine()?;
-    // The checklists to merge are read before any target, so a bad one fails fast.
-    let existing = match &args.merge {
-        Some(path) => {
-            let existing = merge::read_all(path)?;
-            if existing.is_empty() {
-                return Err(Error::new(format!(
-                    "{}: the folder holds no .ckl or .cklb checklist to merge",
-                    path.display()
-                )));
-            }
-            Some(existing)
+pub async fn dispatch(global: &GlobalArgs, args: CheckArgs, output: Output) -> Result<ExitStatus> {
+    match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => {
+            let work = async {
+                let mut report = Report::default();
+                let result = run(&settings, &args, &mut report).await;
+                (result, report)
+            };
+            fleet::run_one(&settings, "check", &args.record, work).await
         }
-        None => None,
-    };
+        Scope::Many(fleet) => {
+            fleet::check_record_paths(&args.record)?;
+            // Invalid playbooks fail before any cluster is read; the clusters share the rules.
+            fleet.base.rule_set()?;
+            let args = Arc::new(args);
+            let each = Arc::clone(&args);
+            let work: fleet::Work = Arc::new(move |settings: Settings| {
+                let args = Arc::clone(&each);
+                async move {
+                    let mut report = Report::default();
+                    let result = run(&settings, &args, &mut report).await;
+                    (result, report)
+                }
+                .boxed()
+            });
+            let outcomes = fleet::run_all(&fleet, global, &fleet.clusters, "check", work).await;
+            // The checklists (or the text) are the data; the summary table goes to stderr.
+            fleet::finish(&fleet, &outcomes, &args.record, false)
+        }
+    }
+}
+
+/// Check one cluster. With an inventory, each cluster's checklists go to a folder of its name
+/// under `--out` (or the current folder), and `--out FILE` becomes `FILE.CLUSTER.EXT`.
+pub async fn run(settings: &Settings, args: &CheckArgs, report: &mut Report) -> Result<ExitStatus> {
+    let engine = settings.engine()?;
+    report.specs = engine.specs();
+    // The checklists to merge are read before any target, so a bad one fails fast.
+    let existing = read_merge(args)?;
     let (plan, _) = engine.plan().await?;
+    report.plan = Some(plan);
+    let plan = report.plan.as_ref().expect("just set");
+    let mut checklists = build(settings, plan)?;
+    for checklist in &mut checklists {
+        checklist.asset.read_host_name();
+    }
+    deliver(settings, args, plan, checklists, existing.as_deref())
+}
+
+/// The checklists of `--merge`, when given.
+pub(super) fn read_merge(args: &CheckArgs) -> Result<Option<Vec<merge::Existing>>> {
+    let Some(path) = &args.merge else {
+        return Ok(None);
+    };
+    let existing = merge::read_all(path)?;
+    if existing.is_empty() {
+        return Err(Error::new(format!(
+            "{}: the folder holds no .ckl or .cklb checklist to merge",
+            path.display()
+        )));
+    }
+    Ok(Some(existing))
+}
+
+/// Every checklist of a plan; an error when there is none.
+pub(super) fn build(settings: &Settings, plan: &Plan) -> Result<Vec<Checklist>> {
     let context = Context {
         narrowed: !settings.filter.rules.is_empty() || settings.filter.min_severity.is_some(),
     };
-    let mut checklists = checklist::build(&plan, &context);
+    let checklists = checklist::build(plan, &context);
     if checklists.is_empty() {
         return Err(Error::new(
             "no checklist to write: no rule of the loaded STIGs concerns the targets of this run",
         )
         .with_hint("check the --rule/--severity filters and the targets configured"));
     }
-    for checklist in &mut checklists {
-        checklist.asset.read_host_name();
-    }
+    Ok(checklists)
+}
+
+/// Merge, show or write the checklists; the exit status of the plan they come from. With an
+/// inventory's cluster, its checklists go into a folder of its name and `--out FILE` becomes
+/// `FILE.CLUSTER.EXT`.
+pub(super) fn deliver(
+    settings: &Settings,
+    args: &CheckArgs,
+    plan: &Plan,
+    mut checklists: Vec<Checklist>,
+    existing: Option<&[merge::Existing]>,
+) -> Result<ExitStatus> {
     unique_file_names(&mut checklists);
-    if let (Some(existing), Some(path)) = (&existing, &args.merge) {
+    if let (Some(existing), Some(path)) = (existing, &args.merge) {
         for warning in merge::merge_all(&mut checklists, existing, !path.is_dir())? {
             settings.output.warn(&warning);
         }
     }
     let output = &settings.output;
+    let cluster = settings.cluster.as_deref();
+    let out = args.out.as_deref().map(|path| for_cluster(path, cluster));
     let format = match args.format {
         CheckFormat::Text => {
             let text = checklist::text::text(&checklists, plan.insecure, output);
-            emit(settings, args.out.as_deref(), &text)?;
+            emit(settings, out.as_deref(), &text)?;
             None
         }
         CheckFormat::Json => {
             emit(
                 settings,
-                args.out.as_deref(),
+                out.as_deref(),
                 &checklist::json::report(&checklists, plan.insecure),
             )?;
             None
@@ -68,7 +138,14 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitStatus> {
         CheckFormat::Hdf => Some(FileFormat::Hdf),
     };
     if let Some(format) = format {
-        let written = write_checklists(format, &checklists, args.out.as_deref())?;
+        let dir = match (cluster, &args.out) {
+            (Some(cluster), None) => Some(PathBuf::from(cluster)),
+            (Some(cluster), Some(out)) if out.is_dir() || out.extension().is_none() => {
+                Some(out.join(cluster))
+            }
+            _ => out,
+        };
+        let written = write_checklists(format, &checklists, dir.as_deref())?;
         output.status(&format!(
             "Wrote {} checklist(s): {}",
             written.len(),
@@ -79,7 +156,7 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<ExitStatus> {
                 .join(", ")
         ));
     }
-    Ok(engine::plan_status(&plan, true))
+    Ok(engine::plan_status(plan, true))
 }
 
 /// Text and JSON go to stdout, or to `--out FILE`.

@@ -1,10 +1,45 @@
 //! `stigfix login` / `logout`: the password for `--username` at each configured UCP and DTR, in
 //! the OS keyring.
 
+use crate::cli::GlobalArgs;
 use crate::error::{Error, ExitStatus, Result};
+use crate::fleet::Scope;
+use crate::output::Output;
 use crate::secrets;
 use crate::settings::{self, Settings};
 use crate::targets::registry;
+
+/// `login`: with an inventory, for the one cluster `--cluster` picks (its URLs and account).
+pub fn login(global: &GlobalArgs, output: Output) -> Result<ExitStatus> {
+    match Scope::resolve(global, output, true)? {
+        Scope::One(settings) => login_with(&settings),
+        Scope::Many(fleet) => {
+            let cluster = fleet.only("login")?;
+            let mut settings = fleet
+                .base
+                .for_cluster_without_credentials(global, cluster)?;
+            settings.passwords.stdin = fleet.base.passwords.stdin.clone();
+            login_with(&settings)
+        }
+    }
+}
+
+/// `logout`: with an inventory, for every cluster picked.
+pub fn logout(global: &GlobalArgs, output: Output) -> Result<ExitStatus> {
+    match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => logout_with(&settings),
+        Scope::Many(fleet) => {
+            for cluster in &fleet.clusters {
+                logout_with(
+                    &fleet
+                        .base
+                        .for_cluster_without_credentials(global, cluster)?,
+                )?;
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
 
 /// The URLs `login`/`logout` act on: UCP and DTR, whichever are configured.
 fn credential_urls(settings: &Settings, command: &str) -> Result<Vec<(&'static str, String)>> {
@@ -24,7 +59,7 @@ fn credential_urls(settings: &Settings, command: &str) -> Result<Vec<(&'static s
     Ok(urls)
 }
 
-pub fn login(settings: &Settings) -> Result<ExitStatus> {
+fn login_with(settings: &Settings) -> Result<ExitStatus> {
     let urls = credential_urls(settings, "login")?;
     let username = settings.username()?;
     let password = match &settings.passwords.stdin {
@@ -56,7 +91,7 @@ pub fn login(settings: &Settings) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-pub fn logout(settings: &Settings) -> Result<ExitStatus> {
+fn logout_with(settings: &Settings) -> Result<ExitStatus> {
     let username = settings.username()?;
     for (label, url) in credential_urls(settings, "logout")? {
         if secrets::keyring_delete(&url, username)? {

@@ -4,13 +4,16 @@
 mod apply;
 mod check;
 mod login;
+mod nodes;
 mod plan;
 mod playbook;
 mod rollback;
+mod schedule;
 mod snapshots;
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 pub use apply::run_apply;
 
@@ -22,17 +25,20 @@ use crate::render;
 use crate::settings::Settings;
 
 pub async fn dispatch(global: &GlobalArgs, command: Command, output: Output) -> Result<ExitStatus> {
+    crate::lock::set_wait(Duration::from_secs(global.fleet.lock_wait));
     match command {
         #[cfg(feature = "sim")]
         Command::Demo(args) => crate::demo::run(&args, &output).await,
         Command::Playbook(command) => playbook::run(&Settings::resolve(global, output)?, command),
-        Command::Plan(args) => plan::run(&Settings::resolve(global, output)?, &args).await,
-        Command::Check(args) => check::run(&Settings::resolve(global, output)?, &args).await,
-        Command::Apply(args) => apply::run(&Settings::resolve(global, output)?, &args).await,
-        Command::Rollback(args) => rollback::run(&Settings::resolve(global, output)?, &args).await,
-        Command::Snapshots(args) => snapshots::run(&Settings::resolve(global, output)?, &args),
-        Command::Login => login::login(&Settings::resolve(global, output)?),
-        Command::Logout => login::logout(&Settings::resolve(global, output)?),
+        Command::Plan(args) => plan::dispatch(global, args, output).await,
+        Command::Check(args) => check::dispatch(global, args, output).await,
+        Command::Apply(args) => apply::dispatch(global, args, output).await,
+        Command::Rollback(args) => rollback::dispatch(global, &args, output).await,
+        Command::Snapshots(args) => snapshots::dispatch(global, &args, output),
+        Command::Login => login::login(global, output),
+        Command::Logout => login::logout(global, output),
+        Command::Schedule(command) => schedule::run(global, command, output),
+        Command::Nodes(command) => nodes::dispatch(global, command, output).await,
     }
 }
 
@@ -57,9 +63,20 @@ pub fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// Show a plan on stdout in the chosen format.
 pub fn print_plan(plan: &Plan, format: Format, output: &Output) {
-    match format {
-        Format::Text => output.data(&render::text(plan, output)),
-        Format::Json => output.data(&render::json::plan(plan)),
-        Format::Markdown => output.data(&render::markdown(plan)),
+    print_cluster_plan(plan, format, None, output);
+}
+
+/// Show a plan of a cluster of an inventory run: text lines carry the output's `[cluster]`
+/// prefix, the JSON document a `"cluster"` field, the Markdown document a heading.
+pub fn print_cluster_plan(plan: &Plan, format: Format, cluster: Option<&str>, output: &Output) {
+    match (format, cluster) {
+        (Format::Text, _) => output.data(&render::text(plan, output)),
+        (Format::Json, None) => output.data(&render::json::plan(plan)),
+        (Format::Json, Some(_)) => output.raw_data(&plan::render_json(plan, cluster)),
+        (Format::Markdown, None) => output.data(&render::markdown(plan)),
+        (Format::Markdown, Some(name)) => output.raw_data(&format!(
+            "<!-- cluster: {name} -->\n# Cluster `{name}`\n\n{}",
+            render::markdown(plan)
+        )),
     }
 }

@@ -42,7 +42,7 @@ pub fn run(settings: &Settings, command: PlaybookCommand) -> Result<ExitStatus> 
         PlaybookCommand::List => {
             let set = settings.rule_set()?;
             let mut text = String::new();
-            for rule in &set.rules {
+            for rule in set.rules.iter() {
                 let meta = &rule.rule.meta;
                 text.push_str(&format!(
                     "{:<15} {:<9} {:<8} {:<5} {:<8} {}\n",

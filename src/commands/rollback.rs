@@ -1,12 +1,29 @@
 //! `stigfix rollback`: show the way back to a snapshot, confirm, restore and verify. The
 //! snapshot names its targets; no flag is needed to find them.
 
-use crate::cli::RollbackArgs;
+use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::error::{Error, ExitStatus, Result};
+use crate::fleet::Scope;
+use crate::output::Output;
 use crate::render;
 use crate::settings::{self, Settings};
 use crate::snapshot::Snapshot;
 use crate::targets::TargetSpec;
+
+/// With an inventory, one cluster at a time (`--cluster NAME`): its snapshots, its targets.
+pub async fn dispatch(
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    output: Output,
+) -> Result<ExitStatus> {
+    match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => run(&settings, args).await,
+        Scope::Many(fleet) => {
+            let cluster = fleet.only("rollback")?;
+            run(&fleet.settings(global, cluster)?, args).await
+        }
+    }
+}
 
 pub async fn run(settings: &Settings, args: &RollbackArgs) -> Result<ExitStatus> {
     let output = &settings.output;

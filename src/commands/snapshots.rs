@@ -3,11 +3,60 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::{ListFormat, PruneArgs, SnapshotsArgs, SnapshotsCommand};
+use crate::cli::{GlobalArgs, ListFormat, PruneArgs, SnapshotsArgs, SnapshotsCommand};
 use crate::error::{Error, ExitStatus, Result};
+use crate::fleet::{self, Scope};
 use crate::lock::{self, Lock};
+use crate::output::Output;
 use crate::settings::{self, Settings};
 use crate::snapshot::{self, PruneDecision, PruneRule, Snapshot};
+
+/// With an inventory, each cluster picked in turn (its own folder, `<snapshot-dir>/<name>`):
+/// text lines carry the cluster prefix, JSON objects a `"cluster"` field.
+pub fn dispatch(global: &GlobalArgs, args: &SnapshotsArgs, output: Output) -> Result<ExitStatus> {
+    let fleet = match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => return run(&settings, args),
+        Scope::Many(fleet) => fleet,
+    };
+    let mut statuses = Vec::new();
+    let mut manifests = Vec::new();
+    for cluster in &fleet.clusters {
+        let settings = fleet
+            .base
+            .for_cluster_without_credentials(global, cluster)?;
+        match (&args.command, args.format) {
+            (None, ListFormat::Json) => {
+                for snapshot in Snapshot::list(&settings.snapshot_dir)? {
+                    manifests.push(with_cluster(&snapshot.manifest, &cluster.name));
+                }
+            }
+            _ => match run(&settings, args) {
+                Ok(status) => statuses.push(status),
+                Err(error) => {
+                    settings.output.error(&error.message(), error.hint());
+                    statuses.push(error.status());
+                }
+            },
+        }
+    }
+    if args.command.is_none() && args.format == ListFormat::Json {
+        fleet.base.output.raw_data(
+            &(serde_json::to_string_pretty(&manifests).expect("manifests serialise") + "\n"),
+        );
+    }
+    Ok(fleet::aggregate(statuses))
+}
+
+/// A JSON object with `"cluster"` first.
+fn with_cluster(value: &impl serde::Serialize, cluster: &str) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    object.insert("cluster".into(), cluster.into());
+    if let serde_json::Value::Object(fields) = serde_json::to_value(value).expect("JSON serialises")
+    {
+        object.extend(fields);
+    }
+    serde_json::Value::Object(object)
+}
 
 pub fn run(settings: &Settings, args: &SnapshotsArgs) -> Result<ExitStatus> {
     match &args.command {
@@ -138,7 +187,15 @@ fn prune(settings: &Settings, args: &PruneArgs, format: ListFormat) -> Result<Ex
             "freed_bytes": if removed { freed } else { 0 },
             "snapshots": entries,
         });
-        output.data(&(serde_json::to_string_pretty(&report).expect("JSON serialises") + "\n"));
+        match &settings.cluster {
+            None => output
+                .data(&(serde_json::to_string_pretty(&report).expect("JSON serialises") + "\n")),
+            Some(cluster) => output.raw_data(
+                &(serde_json::to_string_pretty(&with_cluster(&report, cluster))
+                    .expect("JSON serialises")
+                    + "\n"),
+            ),
+        }
     }
     result
 }

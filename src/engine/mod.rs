@@ -4,6 +4,9 @@
 
 mod rollback;
 mod signals;
+mod stream;
+#[cfg(all(test, feature = "sim"))]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 mod transaction;
@@ -19,9 +22,9 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::lock::{self, Locks};
 use crate::output::Output;
 use crate::plan::{Plan, TargetPlan};
-use crate::playbook::RuleSet;
+use crate::playbook::{Match, Mode, ResolvedRule, RuleSet};
 use crate::snapshot::Snapshot;
-use crate::targets::{LiveState, Target, TargetSpec, Written, registry};
+use crate::targets::{LiveState, Streaming, Target, TargetSpec, Written, registry};
 use transaction::{Header, Step, Work};
 
 /// Everything a run needs, resolved from flags, environment and the site file.
@@ -36,6 +39,9 @@ pub struct Engine {
 
 /// The states a run read, one per target, in the engine's target order.
 pub type States = Vec<Box<dyn LiveState>>;
+
+/// A target's assessment: its rule results and the edits that fix them.
+type Assessed = (Vec<assess::RuleResult>, Vec<crate::targets::Edit>);
 
 impl Engine {
     fn today(&self) -> time::Date {
@@ -81,16 +87,29 @@ impl Engine {
 
     /// Assess every rule against the states read and build the plan (pure past the reads).
     pub fn build_plan(&self, states: &[Box<dyn LiveState>]) -> Result<Plan> {
+        self.plan_of(states, Vec::new())
+    }
+
+    /// The plan of `states`, taking a target's assessment from `assessed` where it has one
+    /// (made of the same state already).
+    fn plan_of(
+        &self,
+        states: &[Box<dyn LiveState>],
+        mut assessed: Vec<Option<Assessed>>,
+    ) -> Result<Plan> {
+        assessed.resize_with(states.len(), || None);
         let mut results = Vec::new();
         let mut targets = Vec::new();
-        for (target, live) in self.targets.iter().zip(states) {
+        for ((target, live), assessed) in self.targets.iter().zip(states).zip(assessed) {
             let spec = target.spec();
-            let (rule_results, edits) = assess::assess(
-                self.rules.for_target(spec.kind),
-                live.as_ref(),
-                self.today(),
-                Some(spec),
-            );
+            let (rule_results, edits) = assessed.unwrap_or_else(|| {
+                assess::assess(
+                    self.rules.for_target(spec.kind),
+                    live.as_ref(),
+                    self.today(),
+                    Some(spec),
+                )
+            });
             results.extend(rule_results);
             let diff = if edits.is_empty() {
                 String::new()
@@ -204,6 +223,122 @@ impl Engine {
         };
         self.transact(header, steps).await.map(Some)
     }
+}
+
+impl Engine {
+    /// Whether an unattended apply streams: some target of the run reads, plans and writes page
+    /// by page (see [`Engine::apply_streaming`]).
+    pub fn streams(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|target| self.streaming(target.as_ref()).is_some())
+    }
+
+    /// A target's streaming side, when it has one and every rule of its kind is decided item
+    /// by item (so the edits of the parts read are those of the whole state).
+    fn streaming<'t>(&self, target: &'t dyn Target) -> Option<&'t dyn Streaming> {
+        let kind = target.spec().kind;
+        target
+            .streaming()
+            .filter(|_| self.rules.for_target(kind).all(item_by_item))
+    }
+
+    /// The unattended apply (`apply --yes`, no saved plan): like [`Engine::plan`] then
+    /// [`Engine::apply`], but a streaming target starts writing the changes of the first
+    /// pages it reads while later pages are still read, each batch journaled in the snapshot
+    /// (fsynced) before it is written. Returns the plan of everything read — complete, made
+    /// once the writes are over — and the snapshot (`None` when nothing was changed).
+    pub async fn apply_streaming(&self, _locks: &Locks) -> Result<(Plan, Option<Snapshot>)> {
+        let labels: Vec<String> = self.targets.iter().map(|t| t.spec().label()).collect();
+        let spinner = self
+            .output
+            .spinner(&format!("reading {}", labels.join(", ")));
+        let reads = join_all(self.targets.iter().map(|target| async move {
+            match self.streaming(target.as_ref()) {
+                Some(streaming) => streaming.read_head().await,
+                None => target.read().await,
+            }
+        }))
+        .await;
+        spinner.finish_and_clear();
+        let mut steps = Vec::new();
+        // Per target: the state read when it has nothing to write, else `None`: its step (the
+        // steps are in the targets' order).
+        let mut slots: Vec<Option<Box<dyn LiveState>>> = Vec::new();
+        for (target, live) in self.targets.iter().zip(reads) {
+            let (target, live) = (target.as_ref(), live?);
+            let work = if self.streaming(target).is_some() {
+                Work::Stream { assessed: None }
+            } else {
+                let spec = target.spec();
+                let (_, edits) = assess::assess(
+                    self.rules.for_target(spec.kind),
+                    live.as_ref(),
+                    self.today(),
+                    Some(spec),
+                );
+                if edits.is_empty() {
+                    slots.push(Some(live));
+                    continue;
+                }
+                Work::Edits(edits)
+            };
+            let edits = match &work {
+                Work::Edits(edits) => edits.as_slice(),
+                _ => &[],
+            };
+            slots.push(None);
+            steps.push(Step {
+                target,
+                saved: live.saved(edits)?,
+                written: Written::of(edits),
+                before: live,
+                work,
+            });
+        }
+        let header = Header {
+            command: "apply",
+            // The plan is complete only once every page is read: recorded then.
+            plan_digest: "pending: streamed".into(),
+            rollback_of: None,
+        };
+        let mut snapshot = self.transaction(header, &mut steps).await?;
+        let mut done = steps.into_iter().map(|step| match step.work {
+            Work::Stream { assessed } => (step.before, assessed),
+            _ => (step.before, None),
+        });
+        let mut states = States::new();
+        let mut assessed = Vec::new();
+        for slot in slots {
+            let (live, assessment) = match slot {
+                Some(live) => (live, None),
+                None => done.next().expect("a step for each target without a state"),
+            };
+            states.push(live);
+            assessed.push(assessment);
+        }
+        let plan = self.plan_of(&states, assessed)?;
+        if let Some(snapshot) = &mut snapshot {
+            snapshot.manifest.plan_digest = plan.digest();
+            if let Err(error) = snapshot.save_manifest() {
+                self.output.warn(&format!(
+                    "the change is applied and verified, but snapshot {} could not record the plan's digest: {}",
+                    snapshot.id(),
+                    error.message()
+                ));
+            }
+        }
+        Ok((plan, snapshot))
+    }
+}
+
+/// Whether a rule's edits for part of a target's items are its edits for those items in the
+/// whole state. Only enforced rules make edits; one that needs all its settings to hold fixes
+/// each failing item on its own. One that passes when any setting holds could pass on one part
+/// and fail on the whole — the playbook loader allows those only as checks, and the streamed
+/// step checks its edits against the whole state's anyway.
+fn item_by_item(rule: &ResolvedRule) -> bool {
+    rule.rule.mode != Mode::Enforce || rule.rule.matching == Match::All
 }
 
 /// The exit status of a finished plan under `--detailed-exitcode`.

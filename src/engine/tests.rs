@@ -20,7 +20,7 @@ const FAKE: TargetKind = TargetKind::new("fake");
 
 /// One transaction at a time in this test process: a signal sent to the process reaches every
 /// transaction that is catching signals.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 type Values = BTreeMap<String, toml::Value>;
 

@@ -2,11 +2,15 @@
 //!
 //! 1. the caller holds the targets' locks and has read their states under them (the freshness
 //!    check is done before a transaction starts, in one place: `Engine::fresh_states`);
-//! 2. a snapshot — the write-ahead journal — holds each target's saved state and what the
-//!    change writes, fsynced before the first write;
-//! 3. SIGINT and SIGTERM are caught from there on;
+//! 2. SIGINT and SIGTERM are caught from the start;
+//! 3. a snapshot — the write-ahead journal — holds each target's saved state and what the
+//!    change writes, fsynced before the first write (a transaction that ends up writing
+//!    nothing leaves none);
 //! 4. targets are changed one at a time, each marked `applying` before its first write and
-//!    `applied` once its values are verified;
+//!    `applied` once its values are verified. A streamed step ([`Work::Stream`], run by
+//!    `stream.rs`) reads, plans and writes its target page by page: each batch of edits is
+//!    appended to the journal (fsynced) before the target may write it, and once the stream is
+//!    over the edits must be exactly those the whole state read gives;
 //! 5. on any failure every target that may have changed — acknowledged or in flight — is
 //!    restored: only the settings that still hold the value this run wrote are put back (a
 //!    change another writer made since is reported, never overwritten), then verified.
@@ -26,6 +30,11 @@ pub(super) enum Work {
     Edits(Vec<Edit>),
     /// Put saved values back (a rollback).
     Restore { saved: Saved, scope: Vec<Written> },
+    /// Read, plan and write the target page by page (a [`crate::targets::Streaming`] target in
+    /// an unattended apply). Until the stream is over the step's `before` is the target's
+    /// head; then it is the whole state read, and `assessed` its assessment (the rule results
+    /// and edits the plan shows). Its `saved` and `written` grow with the journal.
+    Stream { assessed: Option<super::Assessed> },
 }
 
 /// One target's part of a transaction.
@@ -56,10 +65,55 @@ enum Restored {
     Failed(Error),
 }
 
+/// The transaction's snapshot, made right before its first write.
+pub(super) struct Pending {
+    header: Option<snapshot::Header>,
+    entries: Vec<Entry>,
+    pub(super) snapshot: Option<Snapshot>,
+}
+
+impl Pending {
+    /// Mark the target of step `index` `applying` (durably), writing the snapshot first when
+    /// this is the transaction's first write.
+    pub(super) fn begin(&mut self, engine: &Engine, index: usize) -> Result<&mut Snapshot> {
+        if self.snapshot.is_none() {
+            let header = self.header.take().expect("a snapshot is made once");
+            let made = Snapshot::create(&engine.snapshot_dir, header, &self.entries)?;
+            engine.output.status(&format!(
+                "Snapshot {} written to {}",
+                made.id(),
+                made.dir.display()
+            ));
+            self.snapshot = Some(made);
+        }
+        let snapshot = self.snapshot.as_mut().expect("made above");
+        snapshot.set_state(index, TargetState::Applying, None)?;
+        Ok(snapshot)
+    }
+}
+
 impl Engine {
-    /// Run a transaction; the snapshot it wrote, or an error that says what state each target
-    /// is in (exit 1 when every target is back, 3 when one could not be restored).
-    pub(super) async fn transact(&self, header: Header, steps: Vec<Step<'_>>) -> Result<Snapshot> {
+    /// Run a transaction that writes (every step has its edits or its restore); the snapshot
+    /// it wrote, or an error that says what state each target is in (exit 1 when every target
+    /// is back, 3 when one could not be restored).
+    pub(super) async fn transact(
+        &self,
+        header: Header,
+        mut steps: Vec<Step<'_>>,
+    ) -> Result<Snapshot> {
+        self.transaction(header, &mut steps)
+            .await?
+            .ok_or_else(|| Error::new("the transaction wrote nothing (a bug in stigfix)"))
+    }
+
+    /// Run a transaction. `None` when nothing was written (streamed steps that found nothing
+    /// to change): no snapshot. A streamed step's `before` is the whole state read afterwards.
+    pub(super) async fn transaction(
+        &self,
+        header: Header,
+        steps: &mut [Step<'_>],
+    ) -> Result<Option<Snapshot>> {
+        let command = header.command;
         let entries: Vec<Entry> = steps
             .iter()
             .map(|step| Entry {
@@ -68,46 +122,55 @@ impl Engine {
                 saved: step.saved.clone(),
                 written: step.written.clone(),
                 fingerprint_before: step.before.fingerprint().to_string(),
+                streamed: matches!(step.work, Work::Stream { .. }),
             })
             .collect();
-        let mut snapshot = Snapshot::create(
-            &self.snapshot_dir,
-            snapshot::Header {
+        let mut pending = Pending {
+            header: Some(snapshot::Header {
                 id: snapshot::new_id(),
                 created_at: self.timestamp(),
-                command: header.command.to_string(),
+                command: command.to_string(),
                 plan_digest: header.plan_digest,
                 rollback_of: header.rollback_of,
                 insecure: self.insecure,
-            },
-            &entries,
-        )?;
-        self.output.status(&format!(
-            "Snapshot {} written to {}",
-            snapshot.id(),
-            snapshot.dir.display()
-        ));
+            }),
+            entries,
+            snapshot: None,
+        };
         let signals = Signals::catch()?;
         let stop = signals.stop();
         for index in 0..steps.len() {
-            let step = &steps[index];
-            let label = step.target.spec().label();
-            let outcome = match snapshot.set_state(index, TargetState::Applying, None) {
-                Ok(()) => self.run_step(step, stop).await,
-                Err(error) => Err(error),
+            let label = steps[index].target.spec().label();
+            let outcome = if matches!(steps[index].work, Work::Stream { .. }) {
+                self.run_stream(&mut pending, &mut steps[index], index, stop)
+                    .await
+            } else {
+                match pending.begin(self, index) {
+                    Ok(_) => self.run_step(&steps[index], stop).await.map(Some),
+                    Err(error) => Err(error),
+                }
             };
             // A manifest that cannot record the change is a failure too: restore rather than
             // leave a change no snapshot describes.
-            let recorded = outcome.and_then(|after| {
-                snapshot.set_state(
+            let recorded = outcome.and_then(|after| match (after, pending.snapshot.as_mut()) {
+                (Some(after), Some(snapshot)) => snapshot.set_state(
                     index,
                     TargetState::Applied,
                     Some(after.fingerprint().to_string()),
-                )
+                ),
+                _ => Ok(()),
             });
             if let Err(error) = recorded {
-                let command = header.command;
                 let failure = error.context(format!("{command} failed on {label}"));
+                let Some(mut snapshot) = pending.snapshot else {
+                    // No write was sent: there is nothing to restore, and no snapshot.
+                    let hint = failure.hint().map(str::to_string);
+                    let error = Error::new(format!("{}\nNothing was changed.", failure.message()));
+                    return Err(match hint {
+                        Some(hint) => error.with_hint(hint),
+                        None => error,
+                    });
+                };
                 // Undoing a rollback puts back what the rollback changed.
                 let verb = if command == "rollback" {
                     "put back"
@@ -115,11 +178,11 @@ impl Engine {
                     "restored"
                 };
                 return Err(self
-                    .recover(&mut snapshot, &steps, index + 1, failure, verb)
+                    .recover(&mut snapshot, steps, index + 1, failure, verb)
                     .await);
             }
         }
-        Ok(snapshot)
+        Ok(pending.snapshot)
     }
 
     /// Write one step, verify it, and do what follows it (a restart).
@@ -135,20 +198,12 @@ impl Engine {
                 spinner.finish_and_clear();
                 let after = written?;
                 stop.check()?;
-                self.verify(target, edits, after.as_ref())?;
-                for line in after.learned() {
-                    self.output.warn(&format!("{label}: {line}"));
-                }
-                for line in target.post_apply(edits).await? {
-                    self.output.status(&format!("{label}: {line}"));
-                }
-                self.output.status(&format!(
-                    "{} {label}: {} change(s) applied and verified",
-                    self.output.green("✓"),
-                    edits.len()
-                ));
+                self.finish_edits(target, edits, after.as_ref()).await?;
                 Ok(after)
             }
+            Work::Stream { .. } => Err(Error::new(format!(
+                "{label} streams: its step is not run like this (a bug in stigfix)"
+            ))),
             Work::Restore { saved, scope } => {
                 let after = target.restore(step.before.as_ref(), saved, scope).await?;
                 stop.check()?;
@@ -164,8 +219,46 @@ impl Engine {
         }
     }
 
+    /// After the writes of `edits`: verify them, and do what follows (a restart).
+    pub(super) async fn finish_edits(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
+        self.verify(target, edits, after)?;
+        self.after_verified(target, edits, after).await
+    }
+
+    /// What follows verified writes: what they taught, a restart, the line that says so.
+    pub(super) async fn after_verified(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
+        let label = target.spec().label();
+        for line in after.learned() {
+            self.output.warn(&format!("{label}: {line}"));
+        }
+        for line in target.post_apply(edits).await? {
+            self.output.status(&format!("{label}: {line}"));
+        }
+        self.output.status(&format!(
+            "{} {label}: {} change(s) applied and verified",
+            self.output.green("✓"),
+            edits.len()
+        ));
+        Ok(())
+    }
+
     /// The plan must now be empty for the rules the edits were made for.
-    fn verify(&self, target: &dyn Target, edits: &[Edit], after: &dyn LiveState) -> Result<()> {
+    pub(super) fn verify(
+        &self,
+        target: &dyn Target,
+        edits: &[Edit],
+        after: &dyn LiveState,
+    ) -> Result<()> {
         let spec = target.spec();
         let rules = self.rules.for_target(spec.kind).filter(|rule| {
             edits
@@ -204,6 +297,12 @@ impl Engine {
         for index in (0..count).rev() {
             let step = &steps[index];
             let label = step.target.spec().label();
+            if snapshot.manifest.targets[index].state == TargetState::Saved {
+                // Never marked `applying`: no write to it was sent (a stream that failed
+                // before its first batch).
+                lines.push(format!("{label} was not touched"));
+                continue;
+            }
             self.output.status(&format!(
                 "Rolling back {label} from snapshot {}",
                 snapshot.id()

@@ -35,6 +35,15 @@ pub struct Answer {
     pub body: String,
 }
 
+/// A response read in full, its body as bytes.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub next_page: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// A read: `send` retried (with back-off) on transient transport failures and 5xx answers.
 /// `what` names the read in the error (`UCP read`).
 pub async fn read_with_retries<F, Fut>(what: &str, mut send: F) -> Result<Answer>
@@ -101,6 +110,23 @@ impl Api {
         accept: &str,
         body: Option<(reqwest::Body, &str)>,
     ) -> std::result::Result<Answer, SendError> {
+        let raw = self.send_raw(method, path, auth, accept, body).await?;
+        Ok(Answer {
+            status: raw.status,
+            next_page: raw.next_page,
+            body: String::from_utf8_lossy(&raw.body).into_owned(),
+        })
+    }
+
+    /// [`Api::send`], the body as bytes (a binary stream such as Docker's multiplexed logs).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        accept: &str,
+        body: Option<(reqwest::Body, &str)>,
+    ) -> std::result::Result<RawAnswer, SendError> {
         let url = self.url(path);
         let mut request = self.http.request(method, &url).header("accept", accept);
         request = match auth {
@@ -125,13 +151,20 @@ impl Api {
             .and_then(|value| value.to_str().ok())
             .filter(|value| !value.is_empty())
             .map(str::to_string);
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
         let body = response
-            .text()
+            .bytes()
             .await
-            .map_err(|error| SendError::Transport(error, url))?;
-        Ok(Answer {
+            .map_err(|error| SendError::Transport(error, url))?
+            .to_vec();
+        Ok(RawAnswer {
             status,
             next_page,
+            content_type,
             body,
         })
     }

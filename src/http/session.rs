@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use tokio::sync::Mutex;
 
-use super::api::{Answer, Api, Auth, read_with_retries};
+use super::api::{Answer, Api, Auth, RawAnswer, read_with_retries};
 use super::{SendError, error_summary, transport_error};
 use crate::error::{Error, Result};
 use crate::secrets::{Secret, Service};
@@ -139,6 +139,22 @@ impl UcpSession {
         accept: &str,
         body: Option<(&str, &str)>,
     ) -> std::result::Result<Answer, SendError> {
+        let raw = self.send_raw(method, path, accept, body).await?;
+        Ok(Answer {
+            status: raw.status,
+            next_page: raw.next_page,
+            body: String::from_utf8_lossy(&raw.body).into_owned(),
+        })
+    }
+
+    /// [`UcpSession::send`], the body as bytes (Docker's multiplexed log stream).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, &str)>,
+    ) -> std::result::Result<RawAnswer, SendError> {
         let mut refused: Option<Secret> = None;
         loop {
             let token = self
@@ -147,7 +163,7 @@ impl UcpSession {
                 .map_err(SendError::Fatal)?;
             let answer = self
                 .api
-                .send(
+                .send_raw(
                     method.clone(),
                     path,
                     Auth::Bearer(&token),

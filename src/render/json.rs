@@ -21,6 +21,9 @@ pub const FORMAT_VERSION: u32 = 2;
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanJson {
+    /// The inventory's name of the cluster planned (absent for a run without an inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// 2 for this format.
     pub format_version: u32,
     pub stigfix_version: String,
@@ -227,6 +230,7 @@ pub fn plan(plan: &Plan) -> String {
 pub fn plan_json(plan: &Plan) -> PlanJson {
     let summary = plan.summary();
     PlanJson {
+        cluster: None,
         format_version: FORMAT_VERSION,
         stigfix_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: plan.created_at.clone(),

@@ -176,6 +176,18 @@ pub struct PasswordSources {
     pub use_keyring: bool,
     /// Where the warning about a password sent over plain HTTP to loopback goes.
     pub output: Option<Output>,
+    /// Set for a cluster of an inventory: its own credential replaces all of the above but the
+    /// keyring.
+    pub cluster: Option<ClusterPassword>,
+}
+
+/// An inventory cluster's credential: the password its `password_env` or `password_file`
+/// names (read when its run starts), else its keyring entry. The shared `STIGFIX_*PASSWORD`
+/// variables, `--password-stdin` and the prompt are not used for it.
+#[derive(Clone, Debug)]
+pub struct ClusterPassword {
+    pub name: String,
+    pub password: Option<Secret>,
 }
 
 impl PasswordSources {
@@ -220,6 +232,24 @@ impl PasswordSources {
                 ))
                 .with_hint("use the https:// URL of the service"));
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            if let Some(secret) = &cluster.password {
+                return Ok(secret.clone());
+            }
+            if self.use_keyring
+                && let Some(secret) = store::keyring_get(url, username)
+            {
+                return Ok(secret);
+            }
+            return Err(Error::new(format!(
+                "no password for {username} at {url} (cluster {})",
+                cluster.name
+            ))
+            .with_hint(format!(
+                "give the cluster `password_env` or `password_file` in the inventory, or run `stigfix login --cluster {}`",
+                cluster.name
+            )));
         }
         for variable in [service.env_var(), "STIGFIX_PASSWORD"] {
             if let Ok(value) = std::env::var(variable)

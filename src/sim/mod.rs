@@ -6,9 +6,9 @@
 //! UCP endpoints follow docs/reference/api-facts.md §2: `POST /auth/login`, `GET`/`PUT /api/ucp/config-toml`,
 //! `GET /_ping`. DTR endpoints follow docs/reference/api-facts.md §3: `GET /auth/token`, `GET /basic_info` and
 //! `/api/v0/...` (see `dtr/`). The Docker Engine API that UCP proxies for the cluster
-//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, read
-//! only, under the UCP session) answers from a built-in cluster or a real Engine's socket (see
-//! `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
+//! (`/containers/json`, `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`, and
+//! the services and node updates of `stigfix nodes`, under the UCP session) answers from a
+//! built-in cluster or a real Engine's socket (see `engine/`). Everything else is a 404 with the error envelope (docs/reference/api-facts.md §2.7, §3.7).
 //!
 //! MKE's Kubernetes API, with mutual TLS and a client bundle, listens on a port of its own when
 //! [`SimOptions::kube`] has pods (see `kube/`).
@@ -50,7 +50,7 @@ pub use dtr::{
     DEFAULT_DTR_VERSION, DtrHandle, DtrOptions, SimRepo, SimScanStatus, SimTag, SimVisibility,
     generate_repositories,
 };
-pub use engine::{SimCluster, SimContainer, SimEngine, SimNode, SimService};
+pub use engine::{SimCluster, SimContainer, SimEngine, SimJob, SimNode, SimService};
 pub use kube::{KubeHandle, SimKube};
 pub use ucp::UcpHandle;
 

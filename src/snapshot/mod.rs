@@ -7,6 +7,8 @@
 //! The manifest records each target (kind, endpoint: enough to rebuild it), the SHA-256 of each
 //! file it saved (a hand-edited snapshot is refused), and never holds a secret; the saved files
 //! may (a config document can carry a backup passphrase), which is why they are owner-only.
+//! A target that streams its change page by page appends each batch to a journal before the
+//! batch is written ([`journal`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -19,8 +21,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::targets::{Product, Saved, TargetKind, TargetSpec, Written};
 use crate::values::fingerprint;
 
+mod journal;
 mod prune;
 
+pub use journal::{JournalFile, merge_saved, saved_json};
 pub use prune::{PruneDecision, PruneRule, prune_decisions, size_of};
 
 const MANIFEST: &str = "manifest.json";
@@ -79,6 +83,12 @@ pub struct ManifestTarget {
     pub written_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_sha256: Option<String>,
+    /// For a target that streams: the journal its batches are appended to (see [`journal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
+    /// `sha256:…` of the journal once the target's writes are over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_sha256: Option<String>,
     /// Fingerprint of the saved (original) state.
     pub fingerprint_before: String,
     /// Fingerprint of the state after the change was verified.
@@ -136,6 +146,8 @@ pub struct Entry {
     pub saved: Saved,
     pub written: Vec<Written>,
     pub fingerprint_before: String,
+    /// The target streams: what it writes is appended batch by batch to a journal.
+    pub streamed: bool,
 }
 
 /// A snapshot on disk.
@@ -168,6 +180,13 @@ impl Snapshot {
             let written_file = format!("{file}.written.json");
             let written = serde_json::to_vec_pretty(&entry.written).expect("JSON serialises");
             write_private(&dir.join(&written_file), &written)?;
+            let journal = if entry.streamed {
+                let name = format!("{file}.journal");
+                JournalFile::create(dir.join(&name))?;
+                Some(name)
+            } else {
+                None
+            };
             targets.push(ManifestTarget {
                 kind: entry.spec.kind,
                 endpoint: entry.spec.endpoint.clone(),
@@ -176,6 +195,8 @@ impl Snapshot {
                 file,
                 written_file: Some(written_file),
                 written_sha256: Some(fingerprint(&written)),
+                journal,
+                journal_sha256: None,
                 fingerprint_before: entry.fingerprint_before.clone(),
                 fingerprint_after: None,
                 state: TargetState::Saved,
@@ -256,7 +277,9 @@ impl Snapshot {
                 path.display()
             ))
         })?;
-        Ok(Snapshot { dir, manifest })
+        let mut snapshot = Snapshot { dir, manifest };
+        snapshot.list_journaled_changes();
+        Ok(snapshot)
     }
 
     /// All snapshots under `root`, oldest first.
@@ -328,27 +351,31 @@ impl Snapshot {
         Err(error)
     }
 
-    /// The saved state of a target, checked against the SHA-256 the manifest recorded.
+    /// The saved state of a target, checked against the SHA-256 the manifest recorded (with
+    /// the batches of its journal, when it streamed).
     pub fn saved(&self, target: &ManifestTarget) -> Result<Saved> {
         let bytes = self.read_checked(&target.file, target.file_sha256.as_deref())?;
-        Ok(Saved {
+        let saved = Saved {
             file: target.file.clone(),
             bytes,
-        })
+        };
+        self.with_journal_saved(target, saved)
     }
 
-    /// What the change wrote to a target; `None` for snapshots of older versions.
+    /// What the change wrote to a target (with the batches of its journal, when it streamed);
+    /// `None` for snapshots of older versions.
     pub fn written(&self, target: &ManifestTarget) -> Result<Option<Vec<Written>>> {
         let Some(file) = &target.written_file else {
             return Ok(None);
         };
         let bytes = self.read_checked(file, target.written_sha256.as_deref())?;
-        serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+        let written = serde_json::from_slice(&bytes).map_err(|error| {
             Error::new(format!(
                 "snapshot file {} is malformed: {error}",
                 self.dir.join(file).display()
             ))
-        })
+        })?;
+        self.with_journal_written(target, written).map(Some)
     }
 
     fn read_checked(&self, file: &str, sha256: Option<&str>) -> Result<Vec<u8>> {
@@ -357,11 +384,7 @@ impl Snapshot {
         if let Some(expected) = sha256
             && fingerprint(&bytes) != expected
         {
-            return Err(Error::new(format!(
-                "snapshot file {} was changed after stigfix wrote it (its SHA-256 is not the one the manifest recorded); nothing was changed",
-                path.display()
-            ))
-            .with_hint("restore the snapshot folder from a backup; stigfix does not roll back to a state it did not save"));
+            return Err(edited_error(&path));
         }
         Ok(bytes)
     }
@@ -370,6 +393,15 @@ impl Snapshot {
     pub fn remove(self) -> Result<()> {
         fs::remove_dir_all(&self.dir).with_path("remove snapshot", &self.dir)
     }
+}
+
+/// A snapshot file that is not what stigfix wrote.
+fn edited_error(path: &Path) -> Error {
+    Error::new(format!(
+        "snapshot file {} was changed after stigfix wrote it (its SHA-256 is not the one the manifest recorded); nothing was changed",
+        path.display()
+    ))
+    .with_hint("restore the snapshot folder from a backup; stigfix does not roll back to a state it did not save")
 }
 
 fn create_private_dir(path: &Path, recursive: bool) -> Result<()> {

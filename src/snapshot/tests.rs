@@ -13,6 +13,7 @@ fn entry() -> Entry {
         },
         written: vec![],
         fingerprint_before: "sha256:1".into(),
+        streamed: false,
     }
 }
 
@@ -119,6 +120,8 @@ fn listed(id: &str, command: &str, day: u8, targets: &[(&str, TargetState)]) -> 
                     file_sha256: None,
                     written_file: None,
                     written_sha256: None,
+                    journal: None,
+                    journal_sha256: None,
                     fingerprint_before: "sha256:1".into(),
                     fingerprint_after: None,
                     state: *state,
@@ -202,4 +205,156 @@ fn ids_sort_by_time() {
     let b = new_id();
     assert!(a < b, "{a} {b}");
     assert_eq!(a.len(), "20261122T100000.123456Z-1a2b3c".len());
+}
+
+fn streamed(root: &Path) -> Snapshot {
+    let entry = Entry {
+        spec: TargetSpec::new(crate::targets::dtr::KIND, "https://dtr"),
+        product: None,
+        saved: Saved {
+            file: "dtr-state.json".into(),
+            bytes: br#"{"settings": {}, "repositories": {}}"#.to_vec(),
+        },
+        written: vec![],
+        fingerprint_before: "sha256:head".into(),
+        streamed: true,
+    };
+    let header = Header {
+        id: "20261122T100000Z-000009".into(),
+        created_at: "2026-11-22T10:00:00Z".into(),
+        command: "apply".into(),
+        plan_digest: "pending".into(),
+        rollback_of: None,
+        insecure: false,
+    };
+    Snapshot::create(root, header, &[entry]).unwrap()
+}
+
+/// One batch: `repository` had `scanOnPush` false, the batch sets it true.
+fn batch(snapshot: &Snapshot, repository: &str) {
+    let saved = Saved {
+        file: "dtr-state.json".into(),
+        bytes: serde_json::to_vec(&serde_json::json!({
+            "repositories": {repository: {"scanOnPush": false}}
+        }))
+        .unwrap(),
+    };
+    let written = Written {
+        path: crate::keypath::KeyPath::from_segments(vec![
+            "repositories".into(),
+            repository.into(),
+            "scanOnPush".into(),
+        ]),
+        before: Some(toml::Value::Boolean(false)),
+        after: Some(toml::Value::Boolean(true)),
+    };
+    snapshot
+        .journal_file(0)
+        .expect("a streamed target has a journal")
+        .append(&saved, &[written])
+        .unwrap();
+}
+
+fn repositories(snapshot: &Snapshot) -> (Vec<String>, serde_json::Value) {
+    let target = &snapshot.manifest.targets[0];
+    let written = snapshot.written(target).unwrap().unwrap();
+    let saved = snapshot.saved(target).unwrap();
+    (
+        written.iter().map(|item| item.path.to_string()).collect(),
+        serde_json::from_slice(&saved.bytes).unwrap(),
+    )
+}
+
+#[test]
+fn a_streamed_target_reads_back_every_batch_appended() {
+    let root = tempfile::tempdir().unwrap();
+    let mut snapshot = streamed(root.path());
+    let journal = snapshot.dir.join("dtr-state.json.journal");
+    let mode = fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(repositories(&snapshot).0, Vec::<String>::new());
+    batch(&snapshot, "a/one");
+    batch(&snapshot, "b/two");
+    // Loaded afresh (as `rollback --last` after a SIGKILL would), both batches are there, and
+    // the manifest as loaded lists them.
+    let loaded = Snapshot::load(root.path(), snapshot.id()).unwrap();
+    assert_eq!(loaded.manifest.targets[0].changes.len(), 2);
+    let (written, saved) = repositories(&loaded);
+    assert_eq!(
+        written,
+        [
+            "repositories.\"a/one\".scanOnPush",
+            "repositories.\"b/two\".scanOnPush"
+        ]
+    );
+    assert_eq!(
+        saved,
+        serde_json::json!({
+            "settings": {},
+            "repositories": {"a/one": {"scanOnPush": false}, "b/two": {"scanOnPush": false}}
+        })
+    );
+    // Sealed: the manifest lists every path and the journal's SHA-256.
+    let all = snapshot
+        .written(&snapshot.manifest.targets[0])
+        .unwrap()
+        .unwrap();
+    snapshot
+        .seal_journal(0, Some("sha256:whole".into()), &all)
+        .unwrap();
+    let loaded = Snapshot::load(root.path(), snapshot.id()).unwrap();
+    let target = &loaded.manifest.targets[0];
+    assert_eq!(target.changes.len(), 2);
+    assert_eq!(target.fingerprint_before, "sha256:whole");
+    assert!(target.journal_sha256.is_some());
+    assert_eq!(repositories(&loaded).0.len(), 2);
+}
+
+#[test]
+fn an_incomplete_last_line_is_a_batch_never_written() {
+    let root = tempfile::tempdir().unwrap();
+    let snapshot = streamed(root.path());
+    batch(&snapshot, "a/one");
+    // The process died while appending the second batch: its PATCHes were never sent.
+    let journal = snapshot.dir.join("dtr-state.json.journal");
+    let mut file = OpenOptions::new().append(true).open(&journal).unwrap();
+    file.write_all(b"sha256:0123 {\"saved\": {\"repositories\"")
+        .unwrap();
+    assert_eq!(
+        repositories(&snapshot).0,
+        ["repositories.\"a/one\".scanOnPush"]
+    );
+}
+
+#[test]
+fn an_edited_or_shortened_journal_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let mut snapshot = streamed(root.path());
+    batch(&snapshot, "a/one");
+    batch(&snapshot, "b/two");
+    let journal = snapshot.dir.join("dtr-state.json.journal");
+    let original = fs::read_to_string(&journal).unwrap();
+    let refused = |snapshot: &Snapshot| {
+        let error = snapshot.written(&snapshot.manifest.targets[0]).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("was changed after stigfix wrote it"),
+            "{}",
+            error.message()
+        );
+    };
+    // A value changed in a line: its checksum no longer matches.
+    fs::write(&journal, original.replacen("false", "true", 1)).unwrap();
+    refused(&snapshot);
+    // A whole line removed once the journal is sealed: the journal's SHA-256 no longer matches.
+    fs::write(&journal, &original).unwrap();
+    let all = snapshot
+        .written(&snapshot.manifest.targets[0])
+        .unwrap()
+        .unwrap();
+    snapshot.seal_journal(0, None, &all).unwrap();
+    let first = original.lines().next().unwrap();
+    fs::write(&journal, format!("{first}\n")).unwrap();
+    refused(&snapshot);
 }

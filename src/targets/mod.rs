@@ -181,6 +181,49 @@ pub trait Target: Send + Sync {
     fn restore_actions(&self, _saved: &Saved) -> Vec<String> {
         Vec::new()
     }
+
+    /// The target can read, plan and write its items page by page (see [`Streaming`]).
+    fn streaming(&self) -> Option<&dyn Streaming> {
+        None
+    }
+}
+
+/// A target whose state is a head (settings: a few requests) and items read page by page (a
+/// registry's thousands of repositories), which it can write while later pages are still read.
+/// An unattended `apply --yes` (no saved plan, no question) uses it; the engine plans each page,
+/// journals its edits durably and only then hands them back to be written.
+#[async_trait::async_trait]
+pub trait Streaming: Send + Sync {
+    /// The state without its items: what the run reads before the transaction starts.
+    async fn read_head(&self) -> Result<Box<dyn LiveState>>;
+
+    /// Read the items page by page. Hand each part read (the head with some of the items: the
+    /// head's own paths may be in every part) to `sink`, and write exactly the edits it
+    /// returns, once it has returned them. Stop starting new writes once `stop` is set or a
+    /// read or a write fails, finish those sent, and fail. Returns the whole state as read and,
+    /// when it wrote anything, as it is after the writes (each written value checked).
+    async fn stream(
+        &self,
+        head: &dyn LiveState,
+        sink: &mut dyn Sink,
+        stop: &Stop,
+    ) -> Result<Streamed>;
+}
+
+/// What a [`Streaming`] target read and wrote.
+pub struct Streamed {
+    /// The whole state as read, before any write: what the plan is made from.
+    pub before: Box<dyn LiveState>,
+    /// The state after the writes; `None` when nothing needed a write.
+    pub after: Option<Box<dyn LiveState>>,
+}
+
+/// The engine's side of a stream: plans each part and journals its edits.
+#[async_trait::async_trait]
+pub trait Sink: Send {
+    /// The edits `part` needs that no earlier part gave, in the snapshot's journal (fsynced)
+    /// with what puts them back before this returns. Only these may be written.
+    async fn plan(&mut self, part: &dyn LiveState) -> Result<Vec<Edit>>;
 }
 
 /// A target's live state as read: the document the assessment reads, and what plans and

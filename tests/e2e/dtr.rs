@@ -491,3 +491,195 @@ fn ctrl_c_during_a_rollback_puts_back_what_it_changed() {
     env.run(&["rollback", "--last", "--yes"]).assert_code(0);
     assert_eq!(state(&env), before);
 }
+
+/// The registry read in 26 pages of 10, so that the repository updates of the first pages run
+/// while later pages are read.
+fn many_pages() -> DtrOptions {
+    DtrOptions {
+        max_page_size: 10,
+        sync_duration: Duration::ZERO,
+        ..registry()
+    }
+}
+
+/// Send the child SIGTERM, as `systemctl stop` or a CI runner's timeout would.
+fn sigterm(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM failed");
+}
+
+fn manifest(env: &TestEnv) -> serde_json::Value {
+    let dirs = env.snapshot_dirs();
+    let last = dirs.last().expect("a snapshot");
+    json(&std::fs::read_to_string(last.join("manifest.json")).expect("manifest"))
+}
+
+/// `apply --yes` streams: PATCHes start while later pages are read, each batch journaled
+/// first; the plan printed afterwards is the whole plan; a second apply writes nothing; and
+/// `rollback --last` restores every repository from the journal.
+#[test]
+fn a_streamed_apply_writes_while_pages_are_read_and_converges() {
+    let env = dtr_env(many_pages());
+    let before = state(&env);
+    let missing = not_scanning(&env);
+    env.sim.set_latency(Duration::from_millis(10));
+    let out = env.run(&["apply", "--yes", "--concurrency", "4"]);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(0);
+    let requests = env.sim.requests();
+    let first_patch = requests.iter().position(|r| r.method == "PATCH");
+    let last_page = requests
+        .iter()
+        .rposition(|r| r.method == "GET" && r.path == "/api/v0/repositories");
+    assert_eq!(env.count("GET", "/api/v0/repositories"), 26);
+    assert!(
+        first_patch < last_page,
+        "the PATCHes waited for the last page ({first_patch:?}, {last_page:?})"
+    );
+    assert_eq!(not_scanning(&env), 0, "every repository scans on push");
+    assert_eq!(env.sim.dtr().patch_count(), missing);
+    // The whole plan, printed once the writes are over.
+    assert!(
+        out.stdout.contains(&format!(
+            "~ repositories.*.scanOnPush: false -> true  ({missing} items:"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("~ settings.scanningEnabled: false -> true")
+    );
+    assert!(
+        out.stderr.contains("applied and verified"),
+        "{}",
+        out.stderr
+    );
+    let target = &manifest(&env)["targets"][0];
+    assert_eq!(target["state"], "applied");
+    assert_eq!(
+        target["changes"].as_array().unwrap().len(),
+        missing + 3,
+        "every repository and the three settings: {target}"
+    );
+    let journal = env.snapshot_dirs()[0].join(target["journal"].as_str().unwrap());
+    let batches = std::fs::read_to_string(journal).unwrap().lines().count();
+    assert!(batches > 1, "one batch only: {batches}");
+
+    let writes = env.sim.write_count();
+    let out = env.run(&["apply", "--yes"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("Nothing to change"), "{}", out.stderr);
+    assert_eq!(
+        env.sim.write_count(),
+        writes,
+        "a second apply writes nothing"
+    );
+    assert_eq!(env.snapshot_dirs().len(), 1, "and leaves no snapshot");
+
+    env.run(&["rollback", "--last", "--yes"]).assert_code(0);
+    assert_eq!(state(&env), before, "every repository is back");
+}
+
+/// A PATCH fails while another one, already applied by the server, is still unanswered: the
+/// stream stops reading and starting PATCHes, waits for the one in flight, and everything
+/// changed — that one included — is put back. Exit 1.
+#[test]
+fn a_failure_part_way_through_a_streamed_apply_restores_everything() {
+    let env = dtr_env(many_pages());
+    let before = state(&env);
+    env.sim.dtr().hold_patch(8, Duration::from_millis(400));
+    env.sim.dtr().fail_patches(12, 1);
+    env.sim.set_latency(Duration::from_millis(5));
+    let out = env.run(&["apply", "--yes", "--concurrency", "4"]);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(1);
+    assert!(
+        out.error_line().contains("apply failed on dtr"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("500"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("restored from snapshot"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Nothing is changed."), "{}", out.stderr);
+    assert!(
+        out.stdout.is_empty(),
+        "no plan after a failure: {}",
+        out.stdout
+    );
+    assert_eq!(state(&env), before, "settings and repositories are back");
+    assert_eq!(manifest(&env)["targets"][0]["state"], "rolled-back");
+    // The restore reads the 26 pages twice (what holds this run's value; the check after):
+    // the stream itself stopped asking for pages at the failure.
+    let pages = env.count("GET", "/api/v0/repositories");
+    assert!(
+        pages < 3 * 26,
+        "the stream read on after the failure: {pages} pages"
+    );
+}
+
+/// SIGTERM part-way through a streamed apply: no new page, no new PATCH, the PATCHes sent
+/// are finished, and everything is put back. Exit 1.
+#[test]
+fn sigterm_part_way_through_a_streamed_apply_restores_everything() {
+    let env = dtr_env(many_pages());
+    let before = state(&env);
+    env.sim.set_latency(Duration::from_millis(30));
+    let mut child = env.spawn(&["apply", "--yes", "--concurrency", "2"]);
+    let sim = &env.sim;
+    let started = wait_for(&mut child, || sim.dtr().patch_count() >= 6);
+    assert!(started, "the repository updates never started");
+    sigterm(&child);
+    let out = finish(child);
+    env.sim.set_latency(Duration::ZERO);
+    out.assert_code(1);
+    assert!(
+        out.error_line()
+            .contains("interrupted by Ctrl-C or SIGTERM"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Nothing is changed."), "{}", out.stderr);
+    assert_eq!(state(&env), before, "settings and repositories are back");
+}
+
+/// Killed outright part-way (SIGKILL): the journal says what may have changed, and
+/// `rollback --last` puts back every repository that was patched.
+#[test]
+fn a_streamed_apply_killed_outright_is_rolled_back_from_its_journal() {
+    let env = dtr_env(many_pages());
+    let before = state(&env);
+    env.sim.set_latency(Duration::from_millis(30));
+    let mut child = env.spawn(&["apply", "--yes", "--concurrency", "2"]);
+    let sim = &env.sim;
+    let started = wait_for(&mut child, || sim.dtr().patch_count() >= 6);
+    assert!(started, "the repository updates never started");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    env.sim.set_latency(Duration::ZERO);
+    assert_ne!(state(&env), before, "some repositories were changed");
+    assert_eq!(manifest(&env)["targets"][0]["state"], "applying");
+    // The listing counts what the journal holds, not the nothing known at the start.
+    let out = env.run(&["snapshots"]);
+    out.assert_code(0);
+    let listed: usize = out
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|words| words[1] == "change(s)")
+        .and_then(|words| words[0].parse().ok())
+        .expect("a change count");
+    assert!(listed >= 6, "{}", out.stdout);
+    assert!(out.stdout.contains("applying"), "{}", out.stdout);
+    let out = env.run(&["rollback", "--last", "--yes"]);
+    out.assert_code(0);
+    assert_eq!(state(&env), before, "every repository patched is back");
+}

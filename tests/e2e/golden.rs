@@ -158,10 +158,57 @@ fn help_of_every_command() {
         ("help_login", &["login", "--help"][..]),
         ("help_logout", &["logout", "--help"][..]),
         ("help_demo", &["demo", "--help"][..]),
+        ("help_nodes", &["nodes", "--help"][..]),
+        ("help_nodes_plan", &["nodes", "plan", "--help"][..]),
+        ("help_nodes_check", &["nodes", "check", "--help"][..]),
+        ("help_nodes_image", &["nodes", "image", "--help"][..]),
+        ("help_nodes_rollout", &["nodes", "rollout", "--help"][..]),
     ] {
         golden(&env, name, args).assert_code(0);
     }
     assert!(env.sim.requests().is_empty());
+}
+
+/// `stigfix nodes`: the report of three nodes (the scanner's service name is random), and a
+/// rollout that stops at a node that does not come back.
+#[test]
+fn nodes_plan_check_and_rollout() {
+    let roots = crate::nodes::Roots::new();
+    let env = fixed_width(crate::nodes::env_for(roots.cluster(&[])));
+    let run = |name: &str, args: &[&str]| {
+        let out = env.run(args);
+        let mut settings = settings(&env, args);
+        settings.add_filter(r"stigfix-scan-[0-9a-f]{8}", "stigfix-scan-[ID]");
+        settings.bind(|| insta::assert_snapshot!(name, block(&out)));
+        out
+    };
+    run("nodes_plan_text", &["nodes", "plan", "--color", "never"]).assert_code(0);
+    run("nodes_check_text", &["nodes", "check", "--color", "never"]).assert_code(2);
+    let restarts = tempfile::tempdir().expect("a folder for the restarts");
+    let mut cluster = crate::nodes::restartable(1, 3, restarts.path());
+    cluster.node_mut("worker-2").expect("worker-2").comes_back = false;
+    let env = fixed_width(crate::nodes::env_for(cluster));
+    let command = crate::nodes::touch_command(restarts.path());
+    let args = [
+        "nodes",
+        "rollout",
+        "--all",
+        "--node-timeout",
+        "2",
+        "--run",
+        &command,
+    ];
+    let out = env.run(&args);
+    let mut settings = settings(&env, &args);
+    settings.set_description(
+        "stigfix nodes rollout --all --node-timeout 2 --run 'touch [RESTARTS]/{node} && …'",
+    );
+    settings.add_filter(
+        &literal(&restarts.path().display().to_string()),
+        "[RESTARTS]",
+    );
+    settings.bind(|| insta::assert_snapshot!("nodes_rollout_stopped", block(&out)));
+    out.assert_code(3);
 }
 
 #[test]

@@ -65,10 +65,10 @@ impl ResolvedRule {
     }
 }
 
-/// The rules of one run.
+/// The rules of one run. Cloning is cheap: the clusters of an inventory run share one.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
-    pub rules: Vec<ResolvedRule>,
+    pub rules: std::sync::Arc<Vec<ResolvedRule>>,
     /// Every playbook used.
     pub playbooks: Vec<PlaybookRef>,
     /// The benchmark of each playbook used, in the same order (checklists list every rule).
@@ -91,7 +91,7 @@ impl RuleSet {
         for playbook in &self.playbooks {
             let _ = writeln!(text, "playbook {} {}", playbook.name, playbook.sha256);
         }
-        for rule in &self.rules {
+        for rule in self.rules.iter() {
             let _ = writeln!(
                 text,
                 "rule {} {} {} {:?}",
@@ -204,6 +204,7 @@ pub fn resolve(
     }
 
     let mut set = RuleSet::default();
+    let mut rules = Vec::new();
     for playbook in by_benchmark.values() {
         set.playbooks.push(PlaybookRef {
             name: playbook.name(),
@@ -218,7 +219,7 @@ pub fn resolve(
                 .iter()
                 .map(|setting| resolve_setting(setting, playbook, site))
                 .collect();
-            set.rules.push(ResolvedRule {
+            rules.push(ResolvedRule {
                 rule: rule.clone(),
                 playbook: playbook.name(),
                 settings,
@@ -228,11 +229,7 @@ pub fn resolve(
     }
 
     for waiver in &site.waivers {
-        match set
-            .rules
-            .iter_mut()
-            .find(|rule| rule.stig_id() == waiver.rule)
-        {
+        match rules.iter_mut().find(|rule| rule.stig_id() == waiver.rule) {
             Some(rule) => rule.waiver = Some(waiver.clone()),
             None => problems.push(format!(
                 "{}: the waiver names rule {}, which no playbook has",
@@ -241,14 +238,14 @@ pub fn resolve(
         }
     }
 
-    problems.extend(conflicts(&set.rules));
+    problems.extend(conflicts(&rules));
     if !problems.is_empty() {
         return Err(Error::new(problems.join("\n")));
     }
 
     for wanted in &filter.rules {
-        if !set.rules.iter().any(|rule| matches_id(rule, wanted)) {
-            let suggestion = nearest_id(&set.rules, wanted)
+        if !rules.iter().any(|rule| matches_id(rule, wanted)) {
+            let suggestion = nearest_id(&rules, wanted)
                 .map(|id| format!("; did you mean {id}?"))
                 .unwrap_or_default();
             return Err(Error::usage(format!(
@@ -257,12 +254,13 @@ pub fn resolve(
             .with_hint("`stigfix playbook list` shows every rule"));
         }
     }
-    set.rules.retain(|rule| {
+    rules.retain(|rule| {
         (filter.rules.is_empty() || filter.rules.iter().any(|wanted| matches_id(rule, wanted)))
             && filter
                 .min_severity
                 .is_none_or(|min| rule.rule.meta.severity >= min)
     });
+    set.rules = std::sync::Arc::new(rules);
     Ok(set)
 }
 

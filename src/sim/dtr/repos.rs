@@ -209,6 +209,10 @@ impl DtrHandle {
         name: &str,
         body: &[u8],
     ) -> Outcome {
+        let observer = lock(&self.inner.state).patch_observer.clone();
+        if let Some(observer) = observer {
+            observer(&format!("{namespace}/{name}"));
+        }
         let (fail, hold) = {
             let mut state = lock(&self.inner.state);
             state.patches += 1;

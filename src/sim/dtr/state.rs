@@ -98,7 +98,11 @@ pub(super) struct DtrState {
     pub(super) uploads: usize,
     pub(super) online_sync_reachable: bool,
     pub(super) sync_duration: Duration,
+    pub(super) patch_observer: Option<PatchObserver>,
 }
+
+/// Told `namespace/name` of each authenticated PATCH as it is received.
+pub(super) type PatchObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Default)]
 pub(super) struct Faults {
@@ -163,6 +167,7 @@ impl DtrHandle {
             uploads: 0,
             online_sync_reachable: options.online_sync_reachable,
             sync_duration: options.sync_duration,
+            patch_observer: None,
         };
         Ok(DtrHandle {
             inner: Arc::new(DtrShared {
@@ -254,6 +259,13 @@ impl DtrHandle {
     /// outcome (including faults).
     pub fn patch_count(&self) -> usize {
         lock(&self.inner.state).patches
+    }
+
+    /// Call `observer` with `namespace/name` of each authenticated repository PATCH as it is
+    /// received, before it is handled or counted (on the simulator's thread: what the client
+    /// had done by the time it sent the PATCH can be checked there). Replaces any earlier one.
+    pub fn on_patch(&self, observer: impl Fn(&str) + Send + Sync + 'static) {
+        lock(&self.inner.state).patch_observer = Some(Arc::new(observer));
     }
 
     /// Accepted (202) CVE database uploads so far.

@@ -7,6 +7,8 @@
 //! `Names` are `/<node>/<name>`, an inspect carries `Node`, a `HostIp` of `0.0.0.0` reads as the
 //! node's address, and `/info` describes the whole cluster (`ServerVersion` `ucp/…`), not a node.
 
+use std::path::PathBuf;
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -16,6 +18,56 @@ pub struct SimNode {
     pub name: String,
     pub manager: bool,
     pub address: String,
+    /// What a job's task does on this node (`stigfix nodes`' scanner), canned.
+    pub job: SimJob,
+    /// A file whose appearance is this node's dockerd restarting (what `stigfix nodes
+    /// rollout --run` triggers on a real node): the node reads as `down` for the next two
+    /// `GET /nodes`, then `ready` again (the file is removed) — or stays down for good when
+    /// `comes_back` is false.
+    pub restart_file: Option<PathBuf>,
+    pub comes_back: bool,
+}
+
+impl SimNode {
+    pub fn new(name: &str, manager: bool, address: &str) -> SimNode {
+        SimNode {
+            name: name.into(),
+            manager,
+            address: address.into(),
+            job: SimJob::default(),
+            restart_file: None,
+            comes_back: true,
+        }
+    }
+
+    /// The node's Swarm ID (25 characters, derived from its name).
+    pub fn id(&self) -> String {
+        hex_id(&self.name)[..25].to_string()
+    }
+}
+
+/// What the task of a job (a `global-job` service) does on a node: the simulator does not run
+/// images, it answers with this.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimJob {
+    /// Exits 0 having written `stdout` and `stderr` (in the service's logs).
+    Complete { stdout: String, stderr: String },
+    /// Exits with `code` having written `stderr`.
+    Fail { code: i64, stderr: String },
+    /// Rejected before a container starts (`No such image: …`).
+    Reject(String),
+    /// Runs and never finishes.
+    Hang,
+}
+
+impl Default for SimJob {
+    /// A task that prints nothing.
+    fn default() -> Self {
+        SimJob::Complete {
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
 }
 
 /// A container: where it runs, what it is, and how its inspect differs from Docker's defaults.
@@ -161,12 +213,46 @@ impl SimCluster {
             ("worker-2", false, "10.0.0.22"),
         ]
         .into_iter()
-        .map(|(name, manager, address)| SimNode {
-            name: name.into(),
-            manager,
-            address: address.into(),
-        })
+        .map(|(name, manager, address)| SimNode::new(name, manager, address))
         .collect()
+    }
+
+    /// `managers` managers (`manager-1`…) and `workers` workers (`worker-1`…), each running a
+    /// task of one global service (`ucp-agent`, as on a UCP node) and nothing else.
+    pub fn with_nodes(managers: usize, workers: usize) -> SimCluster {
+        let mut nodes = Vec::new();
+        for index in 1..=managers {
+            nodes.push(SimNode::new(
+                &format!("manager-{index}"),
+                true,
+                &format!("10.0.0.{}", 10 + index),
+            ));
+        }
+        for index in 1..=workers {
+            nodes.push(SimNode::new(
+                &format!("worker-{index}"),
+                false,
+                &format!("10.0.1.{}", 10 + index),
+            ));
+        }
+        let agent = SimService::new("ucp-agent", None);
+        let containers = nodes
+            .iter()
+            .map(|node| {
+                SimContainer::task(&node.name, &agent, 0, UCP_IMAGE)
+                    .label("com.docker.ucp.version", "3.7.3")
+            })
+            .collect();
+        SimCluster {
+            nodes,
+            containers,
+            services: vec![agent],
+        }
+    }
+
+    /// The node called `name`, to set its job or restart behaviour.
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut SimNode> {
+        self.nodes.iter_mut().find(|node| node.name == name)
     }
 
     /// Three nodes running only UCP/MKE's, DTR's and Kubernetes' own containers: nothing of the
@@ -431,23 +517,6 @@ impl SimCluster {
                         "Status": {"State": if container.running { "running" } else { "complete" },
                                    "ContainerStatus": {"ContainerID": container.id()}}
                     }))
-                })
-                .collect(),
-        )
-    }
-
-    pub fn nodes_json(&self) -> Value {
-        Value::Array(
-            self.nodes
-                .iter()
-                .map(|node| {
-                    json!({
-                        "ID": &hex_id(&node.name)[..25],
-                        "Spec": {"Role": if node.manager { "manager" } else { "worker" }, "Availability": "active"},
-                        "Description": {"Hostname": node.name, "Platform": {"Architecture": "x86_64", "OS": "linux"},
-                                        "Engine": {"EngineVersion": "23.0.15"}},
-                        "Status": {"State": "ready", "Addr": node.address}
-                    })
                 })
                 .collect(),
         )

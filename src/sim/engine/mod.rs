@@ -1,25 +1,28 @@
-//! The Docker Engine API that UCP/MKE proxies for the whole cluster, as the `workload` target
-//! reads it (reference/next-phase.md §1.3): `GET /containers/json`, `/containers/{id}/json`,
-//! `/services`, `/tasks`, `/nodes` and `/info`, under the UCP session (bearer token), with or
-//! without an API version prefix (`/v1.41/…`). Either a built-in cluster ([`SimCluster`]) or a
-//! PROXY to a real Docker Engine on a unix socket ([`proxy`]), which stands for a one-node
-//! cluster: names get the node's prefix and inspects its `Node`, as UCP does. Any other method
-//! on these paths is refused (405) and journalled like every request, so a test can assert
-//! that a read-only run wrote nothing.
+//! The Docker Engine API that UCP/MKE proxies for the whole cluster (reference/next-phase.md
+//! §1.3), under the UCP session (bearer token), with or without an API version prefix
+//! (`/v1.41/…`): what the `workload` target reads (`GET /containers/json`,
+//! `/containers/{id}/json`, `/services`, `/tasks`, `/nodes`, `/info`) and what `stigfix nodes`
+//! writes (`POST /services/create`, `GET`/`DELETE /services/{id}`, `GET
+//! /services/{id}/logs`, `GET /nodes/{id}`, `POST /nodes/{id}/update`). Either a built-in
+//! cluster ([`SimCluster`], its Swarm side in [`swarm`]) or a PROXY to a real Docker Engine on
+//! a unix socket ([`proxy`]), which stands for a one-node cluster: names get the node's prefix
+//! and inspects its `Node`, as UCP does. Any other method on these paths is refused (405) and
+//! journalled like every request, so a test can assert that a read-only run wrote nothing.
 
 mod cluster;
 mod proxy;
+mod swarm;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 
-pub use cluster::{SimCluster, SimContainer, SimNode, SimService};
+pub use cluster::{SimCluster, SimContainer, SimJob, SimNode, SimService};
 
-use super::{Outcome, SimRequest, error_reply, json_reply, text_reply};
+use super::{Outcome, SimRequest, error_reply, json_reply, lock, text_reply};
 
 /// What the simulated Engine API answers from.
 #[derive(Clone, Debug)]
@@ -43,14 +46,31 @@ fn engine_path(path: &str) -> Option<&str> {
         Some(rest) => &rest[rest.find('/')?..],
         None => path,
     };
-    let claimed = matches!(
-        path,
-        "/containers/json" | "/services" | "/tasks" | "/nodes" | "/info"
-    ) || path
-        .strip_prefix("/containers/")
-        .and_then(|rest| rest.strip_suffix("/json"))
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let named = |id: &str| !id.is_empty();
+    let claimed = match parts.as_slice() {
+        ["containers", "json"] | ["services"] | ["tasks"] | ["nodes"] | ["info"] => true,
+        ["containers", id, "json"] => named(id),
+        ["nodes", id] | ["services", id] => named(id),
+        ["nodes", id, "update"] | ["services", id, "logs"] => named(id),
+        _ => false,
+    };
     claimed.then_some(path)
+}
+
+/// Whether `method` may be sent to `path`: reads everywhere, and the writes `stigfix nodes`
+/// makes (a service and its removal, a node's availability).
+fn allowed(method: &Method, path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match *method {
+        Method::GET => !matches!(parts.as_slice(), ["services", "create"]),
+        Method::POST => matches!(
+            parts.as_slice(),
+            ["services", "create"] | ["nodes", _, "update"]
+        ),
+        Method::DELETE => matches!(parts.as_slice(), ["services", id] if *id != "create"),
+        _ => false,
+    }
 }
 
 /// Whether the Engine part answers this path.
@@ -58,19 +78,19 @@ pub(crate) fn claims(path: &str) -> bool {
     engine_path(path).is_some()
 }
 
-/// A built-in cluster's answers, rendered once.
+/// A built-in cluster's container answers, rendered once.
 struct Rendered {
     list_all: String,
     list_running: String,
     inspects: HashMap<String, String>,
-    services: String,
-    tasks: String,
-    nodes: String,
     info: String,
 }
 
 enum Backend {
-    Cluster(Box<Rendered>),
+    Cluster {
+        rendered: Box<Rendered>,
+        swarm: Box<Mutex<swarm::Swarm>>,
+    },
     Proxy(Arc<proxy::Proxy>),
 }
 
@@ -94,19 +114,21 @@ impl EngineHandle {
                     )
                     .to_string()
                 };
-                Backend::Cluster(Box::new(Rendered {
-                    list_all: render(false),
-                    list_running: render(true),
-                    inspects: cluster
-                        .containers
-                        .iter()
-                        .map(|container| (container.id(), cluster.inspect(container).to_string()))
-                        .collect(),
-                    services: cluster.services_json().to_string(),
-                    tasks: cluster.tasks_json().to_string(),
-                    nodes: cluster.nodes_json().to_string(),
-                    info: cluster.info_json(ucp_version).to_string(),
-                }))
+                Backend::Cluster {
+                    rendered: Box::new(Rendered {
+                        list_all: render(false),
+                        list_running: render(true),
+                        inspects: cluster
+                            .containers
+                            .iter()
+                            .map(|container| {
+                                (container.id(), cluster.inspect(container).to_string())
+                            })
+                            .collect(),
+                        info: cluster.info_json(ucp_version).to_string(),
+                    }),
+                    swarm: Box::new(Mutex::new(swarm::Swarm::new(&cluster))),
+                }
             }
             SimEngine::Proxy { socket } => Backend::Proxy(Arc::new(proxy::Proxy::new(socket))),
         };
@@ -118,23 +140,33 @@ impl EngineHandle {
         let Some(path) = engine_path(&req.path) else {
             return error_reply(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint");
         };
-        if req.method != Method::GET {
+        if !allowed(&req.method, path) {
             return error_reply(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
                 &format!(
-                    "the simulated Engine API is read-only: {} {path}",
+                    "the simulated Engine API does not take {} {path}: it changes no container",
                     req.method
                 ),
             );
         }
         match &self.backend {
-            Backend::Cluster(rendered) => rendered.answer(path, &req.query),
+            Backend::Cluster { rendered, swarm } => {
+                let answered = lock(swarm).answer(&req.method, path, &req.query, req.body.as_ref());
+                match answered {
+                    Some(outcome) => outcome,
+                    None => rendered.answer(path, &req.query),
+                }
+            }
             Backend::Proxy(proxy) => {
                 let proxy = Arc::clone(proxy);
                 let path = path.to_string();
                 let query = req.query.clone();
-                Outcome::Later(Box::pin(async move { proxy.answer(&path, &query).await }))
+                let method = req.method.clone();
+                let body = req.body.clone();
+                Outcome::Later(Box::pin(async move {
+                    proxy.answer(method, &path, &query, body).await
+                }))
             }
         }
     }
@@ -160,9 +192,6 @@ impl Rendered {
         match path {
             "/containers/json" if wants_all(query) => json_text(&self.list_all),
             "/containers/json" => json_text(&self.list_running),
-            "/services" => json_text(&self.services),
-            "/tasks" => json_text(&self.tasks),
-            "/nodes" => json_text(&self.nodes),
             "/info" => json_text(&self.info),
             _ => {
                 let id = path
@@ -205,6 +234,15 @@ mod tests {
             Some("/containers/abc/json")
         );
         assert_eq!(engine_path("/info"), Some("/info"));
+        assert_eq!(
+            engine_path("/v1.41/services/create"),
+            Some("/services/create")
+        );
+        assert_eq!(engine_path("/nodes/abc/update"), Some("/nodes/abc/update"));
+        assert_eq!(
+            engine_path("/services/abc/logs"),
+            Some("/services/abc/logs")
+        );
         assert_eq!(engine_path("/containers/a/b/json"), None);
         assert_eq!(engine_path("/containers/json/x"), None);
         assert_eq!(engine_path("/api/ucp/config-toml"), None);
@@ -215,7 +253,7 @@ mod tests {
     fn the_demo_cluster_answers_like_ucp() {
         let cluster = SimCluster::demo();
         let handle = EngineHandle::new(SimEngine::Cluster(cluster.clone()), "3.7.3");
-        let Backend::Cluster(rendered) = &handle.backend else {
+        let Backend::Cluster { rendered, .. } = &handle.backend else {
             panic!("a cluster");
         };
         let all: Value = serde_json::from_str(&rendered.list_all).unwrap();
@@ -233,5 +271,17 @@ mod tests {
         assert_eq!(inspect["HostConfig"]["IpcMode"], "host");
         let info: Value = serde_json::from_str(&rendered.info).unwrap();
         assert_eq!(info["ServerVersion"], "ucp/3.7.3");
+    }
+
+    #[test]
+    fn only_the_writes_of_stigfix_nodes_are_taken() {
+        assert!(allowed(&Method::GET, "/services/abc/logs"));
+        assert!(allowed(&Method::POST, "/services/create"));
+        assert!(allowed(&Method::POST, "/nodes/abc/update"));
+        assert!(allowed(&Method::DELETE, "/services/abc"));
+        assert!(!allowed(&Method::GET, "/services/create"));
+        assert!(!allowed(&Method::DELETE, "/nodes/abc"));
+        assert!(!allowed(&Method::POST, "/containers/json"));
+        assert!(!allowed(&Method::PUT, "/services/abc"));
     }
 }

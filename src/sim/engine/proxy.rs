@@ -1,6 +1,8 @@
-//! PROXY mode: the simulated UCP forwards the Engine API reads to a real Docker Engine (HTTP/1.1
-//! over its unix socket) the way UCP forwards them to its nodes, so stigfix's workload checks
-//! are judged against what a real daemon reports. The Engine stands for a one-node cluster:
+//! PROXY mode: the simulated UCP forwards the Engine API requests to a real Docker Engine
+//! (HTTP/1.1 over its unix socket) the way UCP forwards them to its nodes, so stigfix's workload
+//! checks are judged against what a real daemon reports and `stigfix nodes` runs its jobs on a
+//! real swarm. Writes (a service, a node update) and service logs (a binary stream) pass
+//! through as they are. The Engine stands for a one-node cluster:
 //! container names get the node's prefix (`/<node>/<name>`, the node being the Engine's `Name`)
 //! and an inspect gets `Node` with a `HostIp` of `0.0.0.0` read as the node's address, as
 //! classic Swarm does. `/info` is passed through as the Engine's own: a one-node cluster's node
@@ -8,15 +10,15 @@
 
 use std::path::{Path, PathBuf};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::cluster::rewrite_wildcard;
-use crate::sim::{Outcome, error_reply, text_reply};
+use crate::sim::{Outcome, error_reply};
 
 /// The Engine's node, as its `/info` names it.
 #[derive(Clone, Debug)]
@@ -31,8 +33,20 @@ pub(crate) struct Proxy {
     node: OnceCell<Node>,
 }
 
-/// `GET path_and_query` on a unix socket: status and body.
-async fn get(socket: &Path, path_and_query: &str) -> Result<(StatusCode, Bytes), String> {
+/// An answer of the Engine: status, content type and body.
+struct Answer {
+    status: StatusCode,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// `method path_and_query` (with `body`, JSON) on a unix socket.
+async fn request(
+    socket: &Path,
+    method: Method,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<Answer, String> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|error| format!("connect to {}: {error}", socket.display()))?;
@@ -40,23 +54,42 @@ async fn get(socket: &Path, path_and_query: &str) -> Result<(StatusCode, Bytes),
         .await
         .map_err(|error| format!("HTTP handshake on {}: {error}", socket.display()))?;
     tokio::spawn(connection);
-    let request = Request::get(path_and_query)
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(path_and_query)
         .header("host", "docker")
-        .header("accept", "application/json")
-        .body(Empty::<Bytes>::new())
+        .header("accept", "application/json");
+    if !body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder
+        .body(Full::new(body))
         .map_err(|error| error.to_string())?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|error| format!("GET {path_and_query}: {error}"))?;
+        .map_err(|error| format!("{method} {path_and_query}: {error}"))?;
     let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     let body = response
         .into_body()
         .collect()
         .await
-        .map_err(|error| format!("GET {path_and_query}: reading the body: {error}"))?
+        .map_err(|error| format!("{method} {path_and_query}: reading the body: {error}"))?
         .to_bytes();
-    Ok((status, body))
+    Ok(Answer {
+        status,
+        content_type,
+        body,
+    })
+}
+
+async fn get(socket: &Path, path_and_query: &str) -> Result<Answer, String> {
+    request(socket, Method::GET, path_and_query, Bytes::new()).await
 }
 
 impl Proxy {
@@ -70,9 +103,9 @@ impl Proxy {
     async fn node(&self) -> Result<&Node, String> {
         self.node
             .get_or_try_init(|| async {
-                let (status, body) = get(&self.socket, "/info").await?;
-                let info: Value = serde_json::from_slice(&body).map_err(|error| {
-                    format!("GET /info answered {status} with no JSON: {error}")
+                let answer = get(&self.socket, "/info").await?;
+                let info: Value = serde_json::from_slice(&answer.body).map_err(|error| {
+                    format!("GET /info answered {} with no JSON: {error}", answer.status)
                 })?;
                 let text = |pointer: &str| {
                     info.pointer(pointer)
@@ -93,8 +126,14 @@ impl Proxy {
             .await
     }
 
-    /// Forward one read and reshape its answer as UCP's.
-    pub(crate) async fn answer(&self, path: &str, query: &str) -> Outcome {
+    /// Forward one request and reshape a read's answer as UCP's.
+    pub(crate) async fn answer(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+    ) -> Outcome {
         let target = if query.is_empty() {
             path.to_string()
         } else {
@@ -111,22 +150,32 @@ impl Proxy {
             Ok(node) => node.clone(),
             Err(why) => return unreachable(why),
         };
-        let (status, body) = match get(&self.socket, &target).await {
+        let answer = match request(&self.socket, method.clone(), &target, body).await {
             Ok(answer) => answer,
             Err(why) => return unreachable(why),
         };
-        let reshaped = if status.is_success() {
-            serde_json::from_slice::<Value>(&body)
+        let reshaped = if method == Method::GET && answer.status.is_success() {
+            serde_json::from_slice::<Value>(&answer.body)
                 .ok()
                 .and_then(|value| reshape(path, value, &node))
         } else {
             None
         };
         let body = match reshaped {
-            Some(value) => value.to_string(),
-            None => String::from_utf8_lossy(&body).into_owned(),
+            Some(value) => Bytes::from(value.to_string()),
+            None => answer.body,
         };
-        Outcome::Reply(Box::new(text_reply(status, "application/json", &body)))
+        let mut response = hyper::Response::new(Full::new(body));
+        *response.status_mut() = answer.status;
+        let content_type = answer
+            .content_type
+            .and_then(|text| hyper::header::HeaderValue::from_str(&text).ok());
+        if let Some(content_type) = content_type {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, content_type);
+        }
+        Outcome::Reply(Box::new(response))
     }
 }
 

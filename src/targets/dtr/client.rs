@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use super::live::{DtrLive, ScanStatus};
 use super::{
-    DtrOptions, HARBOR_SYSTEMINFO, PAGE_SIZE, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS, SCAN_STATUS,
-    SETTINGS, UPLOAD, VERSION,
+    DtrOptions, HARBOR_SYSTEMINFO, PAGE_SIZE, PAGES_AHEAD, REPO_FIELDS, REPOSITORIES, SCAN_FIELDS,
+    SCAN_STATUS, SETTINGS, UPLOAD, VERSION,
 };
 use crate::error::{Error, Result};
 use crate::http::SendError;
@@ -29,7 +29,7 @@ pub struct DtrClient {
     username: String,
     password: Secret,
     pub(super) options: DtrOptions,
-    output: Output,
+    pub(super) output: Output,
 }
 
 impl DtrClient {
@@ -163,75 +163,128 @@ impl DtrClient {
         }
     }
 
-    /// Every repository, page by page.
-    pub(super) async fn read_repositories(&self) -> Result<BTreeMap<String, Map<String, Value>>> {
-        let mut repositories = BTreeMap::new();
+    /// One page of the repository list from `start` (the first page when `None`), and the
+    /// cursor of the next one.
+    pub(super) async fn fetch_page(
+        &self,
+        start: Option<&str>,
+    ) -> Result<(RawPage, Option<String>)> {
+        let path = match start {
+            None => format!("{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false"),
+            Some(cursor) => format!(
+                "{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false&pageStart={}",
+                url_encode(cursor)
+            ),
+        };
+        let answer = self.get(&path).await?;
+        let answer = self.api.success("GET", &path, answer)?;
+        if let Some(next) = &answer.next_page
+            && Some(next.as_str()) == start
+        {
+            return Err(Error::new(format!(
+                "GET {} answered the same X-Next-Page-Start `{next}` twice; stopping rather than looping",
+                self.url(REPOSITORIES)
+            )));
+        }
+        Ok((
+            RawPage {
+                path,
+                body: answer.body,
+            },
+            answer.next_page,
+        ))
+    }
+
+    /// Ask for every page in order and hand each answer on unparsed: the next page's cursor is
+    /// in each answer's header, so its request goes out while the consumer parses. Ends when
+    /// the list does or `pages` is closed (its consumer stopped); fails once `halt()` is true.
+    pub(super) async fn fetch_pages(
+        &self,
+        pages: tokio::sync::mpsc::Sender<RawPage>,
+        halt: impl Fn() -> bool,
+    ) -> Result<()> {
         let mut start: Option<String> = None;
         loop {
-            let path = match &start {
-                None => format!("{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false"),
-                Some(cursor) => format!(
-                    "{REPOSITORIES}?pageSize={PAGE_SIZE}&count=false&pageStart={}",
-                    url_encode(cursor)
-                ),
-            };
-            let answer = self.get(&path).await?;
-            let answer = self.api.success("GET", &path, answer)?;
-            let page: RepositoryPage = serde_json::from_str(&answer.body).map_err(|error| {
-                Error::new(format!(
-                    "GET {} answered a malformed repository list ({error}); nothing was written",
-                    self.url(&path)
-                ))
-            })?;
-            for repository in page.repositories {
-                let fields = REPO_FIELDS
-                    .iter()
-                    .filter_map(|field| {
-                        repository
-                            .rest
-                            .get(*field)
-                            .map(|value| (field.to_string(), value.clone()))
-                    })
-                    .collect();
-                repositories.insert(
-                    format!("{}/{}", repository.namespace, repository.name),
-                    fields,
-                );
+            if halt() {
+                return Err(Error::interrupted());
             }
-            match answer.next_page {
-                Some(next) if Some(&next) != start.as_ref() => start = Some(next),
-                Some(next) => {
-                    return Err(Error::new(format!(
-                        "GET {} answered the same X-Next-Page-Start `{next}` twice; stopping rather than looping",
-                        self.url(REPOSITORIES)
-                    )));
-                }
-                None => break,
+            let (page, next) = self.fetch_page(start.as_deref()).await?;
+            if pages.send(page).await.is_err() {
+                return Ok(());
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(()),
             }
         }
+    }
+
+    /// The repositories of one page and the fields stigfix reads of each.
+    pub(super) fn parse_page(&self, page: &RawPage) -> Result<Vec<(String, Map<String, Value>)>> {
+        let parsed: RepositoryPage = serde_json::from_str(&page.body).map_err(|error| {
+            Error::new(format!(
+                "GET {} answered a malformed repository list ({error}); nothing was written",
+                self.url(&page.path)
+            ))
+        })?;
+        parsed
+            .repositories
+            .into_iter()
+            .map(|repository| match (&repository.namespace, &repository.name) {
+                (Some(namespace), Some(name)) => {
+                    Ok((format!("{namespace}/{name}"), repository.fields()))
+                }
+                _ => Err(Error::new(format!(
+                    "GET {} answered a malformed repository list (a repository without its namespace or name); nothing was written",
+                    self.url(&page.path)
+                ))),
+            })
+            .collect()
+    }
+
+    /// Every repository, page by page (each page parsed while the next is on its way).
+    pub(super) async fn read_repositories(&self) -> Result<BTreeMap<String, Map<String, Value>>> {
+        let (sender, mut pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+        let collect = async {
+            let mut repositories = BTreeMap::new();
+            while let Some(page) = pages.recv().await {
+                repositories.extend(self.parse_page(&page)?);
+            }
+            Ok(repositories)
+        };
+        // A malformed page ends `collect`, which closes the channel and ends the fetching.
+        let (fetched, collected) = tokio::join!(self.fetch_pages(sender, || false), collect);
+        let repositories = collected?;
+        fetched?;
         Ok(repositories)
     }
 
-    /// Settings, scan status and repositories, read at once.
-    pub async fn read(&self) -> Result<DtrLive> {
-        let (product, settings, scan, repositories) = tokio::join!(
+    /// The settings, the scan status and the version (the state without its repositories),
+    /// read at once.
+    pub(super) async fn read_head(&self) -> Result<DtrLive> {
+        let (product, settings, scan) = tokio::join!(
             self.read_product(),
             self.read_settings(),
-            self.read_scan_status(),
-            self.read_repositories()
+            self.read_scan_status()
         );
-        // An MSR 4 (Harbor) has no `/api/v0`: that is said plainly, not as a 404 of a read.
         let product = product?;
-        let (settings, scan, repositories) = (settings?, scan?, repositories?);
         let mut live = DtrLive::new(
             self.base().to_string(),
-            settings,
-            scan,
-            repositories,
+            settings?,
+            scan?,
+            BTreeMap::new(),
             self.options.cve_db.clone(),
         );
         live.product = product;
         Ok(live)
+    }
+
+    /// Settings, scan status and repositories, read at once.
+    pub async fn read(&self) -> Result<DtrLive> {
+        let (head, repositories) = tokio::join!(self.read_head(), self.read_repositories());
+        // An MSR 4 (Harbor) has no `/api/v0`: that is said plainly, not as a 404 of a read.
+        let head = head?;
+        Ok(head.with_repositories(repositories?))
     }
 
     /// `GET /api/v0/admin/version` → `{"version": "2.9.16"}` (docs/reference/api-facts.md
@@ -338,7 +391,7 @@ impl DtrClient {
     }
 
     /// One PATCH, checked against its answer: the fields the server now has.
-    async fn patch_one(
+    pub(super) async fn patch_one(
         &self,
         repository: &str,
         body: &Map<String, Value>,
@@ -353,7 +406,10 @@ impl DtrClient {
             )
             .await
             .map_err(|error| error.context(format!("repository {repository}")))?;
-        let kept: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        // Only the fields stigfix reads are taken from the answer (no JSON tree of the rest).
+        let kept = serde_json::from_str::<Repository>(&answer.body)
+            .map(Repository::fields)
+            .unwrap_or_default();
         for (field, wanted) in body {
             if kept.get(field) != Some(wanted) {
                 return Err(Error::new(format!(
@@ -363,10 +419,7 @@ impl DtrClient {
                 )));
             }
         }
-        Ok(REPO_FIELDS
-            .iter()
-            .filter_map(|field| Some((field.to_string(), kept.get(*field)?.clone())))
-            .collect())
+        Ok(kept)
     }
 
     /// `PUT …/imagescan/scan/update?online=false`, multipart field `upload`, streamed from disk.
@@ -416,12 +469,51 @@ struct RepositoryPage {
     repositories: Vec<Repository>,
 }
 
+/// A repository (of a list page, or a PATCH answer): its name and the fields of [`REPO_FIELDS`] (a field the server
+/// sent as `null` is kept as `null`; the others are skipped unread).
 #[derive(serde::Deserialize)]
 struct Repository {
-    namespace: String,
-    name: String,
-    #[serde(flatten)]
-    rest: Map<String, Value>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(rename = "scanOnPush", default, deserialize_with = "present")]
+    scan_on_push: Option<Value>,
+    #[serde(rename = "immutableTags", default, deserialize_with = "present")]
+    immutable_tags: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    visibility: Option<Value>,
+    #[serde(rename = "tagLimit", default, deserialize_with = "present")]
+    tag_limit: Option<Value>,
+}
+
+impl Repository {
+    fn fields(self) -> Map<String, Value> {
+        let values = [
+            self.scan_on_push,
+            self.immutable_tags,
+            self.visibility,
+            self.tag_limit,
+        ];
+        REPO_FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|(field, value)| Some((field.to_string(), value?)))
+            .collect()
+    }
+}
+
+/// A field that is present, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    use serde::Deserialize;
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A page of the repository list as answered, not parsed yet.
+pub(super) struct RawPage {
+    /// The request path (for messages).
+    path: String,
+    body: String,
 }
 
 /// The file as a stream of chunks, read as the upload proceeds (databases are large).

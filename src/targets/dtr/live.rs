@@ -37,7 +37,8 @@ pub struct DtrLive {
     pub scan: ScanStatus,
     /// `namespace/name` → the fields of [`REPO_FIELDS`] the server returned.
     pub repositories: BTreeMap<String, Map<String, Value>>,
-    pub fingerprint: String,
+    /// Computed when first asked for (a part of a stream never needs it).
+    fingerprint: std::sync::OnceLock<String>,
     /// The `--cve-db` file, when one was given.
     pub(super) cve_db: Option<PathBuf>,
     pub product: Option<Product>,
@@ -105,7 +106,7 @@ impl DtrLive {
         DtrLive {
             base,
             product: None,
-            fingerprint: DtrLive::compute_fingerprint(&settings, &scan, &repositories),
+            fingerprint: std::sync::OnceLock::new(),
             settings,
             scan,
             repositories,
@@ -113,14 +114,34 @@ impl DtrLive {
         }
     }
 
-    fn compute_fingerprint(
-        settings: &Map<String, Value>,
-        scan: &ScanStatus,
-        repositories: &BTreeMap<String, Map<String, Value>>,
-    ) -> String {
-        // Sorted keys, so the server's field order does not matter.
-        let settings: BTreeMap<&String, &Value> = settings.iter().collect();
-        let scan = match scan {
+    /// This state with `repositories` in place of its own (a head with a page of them, or
+    /// with all of them).
+    pub(super) fn with_repositories(
+        &self,
+        repositories: BTreeMap<String, Map<String, Value>>,
+    ) -> DtrLive {
+        let mut live = DtrLive::new(
+            self.base.clone(),
+            self.settings.clone(),
+            self.scan.clone(),
+            repositories,
+            self.cve_db.clone(),
+        );
+        live.product = self.product.clone();
+        live
+    }
+
+    /// `sha256:` of the state as JSON: the settings with sorted keys (the server's field order
+    /// does not matter), the scan status, the repositories. Serialised straight from the maps,
+    /// with no JSON tree built on the way (10,000 repositories make a megabyte of it).
+    fn compute_fingerprint(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct State<'a> {
+            settings: BTreeMap<&'a String, &'a Value>,
+            imagescan: Value,
+            repositories: &'a BTreeMap<String, Map<String, Value>>,
+        }
+        let imagescan = match &self.scan {
             ScanStatus::Off => Value::from("off"),
             ScanStatus::Updating(_) => Value::from("updating"),
             ScanStatus::Ready {
@@ -128,18 +149,18 @@ impl DtrLive {
                 last_vuln_overrides_failed,
             } => serde_json::json!([last_db_update_failed, last_vuln_overrides_failed]),
         };
-        let state = serde_json::json!({
-            "settings": settings,
-            "imagescan": scan,
-            "repositories": repositories,
-        });
-        fingerprint(state.to_string().as_bytes())
+        let state = State {
+            settings: self.settings.iter().collect(),
+            imagescan,
+            repositories: &self.repositories,
+        };
+        fingerprint(&serde_json::to_vec(&state).expect("JSON serialises"))
     }
 }
 
 impl LiveState for DtrLive {
     fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        self.fingerprint.get_or_init(|| self.compute_fingerprint())
     }
 
     fn product(&self) -> Option<Product> {

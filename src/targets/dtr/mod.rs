@@ -18,6 +18,7 @@
 
 mod client;
 mod live;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -31,13 +32,13 @@ pub use client::DtrClient;
 pub use live::{DtrLive, ScanStatus};
 
 use super::registry::{Connector, Registration, TargetKind};
-use super::{Edit, LiveState, Saved, Stop, Target, TargetSpec, Written, own_state};
+use super::{Edit, LiveState, Saved, Stop, Streaming, Target, TargetSpec, Written, own_state};
 use crate::error::{Error, Result};
 use crate::http::api::Api;
 use crate::keypath::KeyPath;
 use crate::secrets::Service;
 use crate::values::display_value;
-use live::{SavedState, name_list, sort_edits};
+use live::{SavedState, Sorted, name_list, sort_edits};
 
 pub const KIND: TargetKind = TargetKind::new("dtr");
 
@@ -82,6 +83,8 @@ const REPOSITORIES: &str = "/api/v0/repositories";
 const UPLOAD: &str = "/api/v0/imagescan/scan/update?online=false";
 /// Asked for on every page; the server answers with at most its own cap.
 const PAGE_SIZE: usize = 1000;
+/// Pages read ahead of the one being parsed and planned.
+const PAGES_AHEAD: usize = 8;
 /// Repository fields stigfix reads and may patch.
 const REPO_FIELDS: [&str; 4] = ["scanOnPush", "immutableTags", "visibility", "tagLimit"];
 /// The status fields the STIG check reads (§3.4).
@@ -103,7 +106,7 @@ pub struct DtrOptions {
 impl Default for DtrOptions {
     fn default() -> Self {
         DtrOptions {
-            concurrency: 8,
+            concurrency: 16,
             cve_db: None,
             status_timeout: Duration::from_secs(120),
         }
@@ -124,6 +127,52 @@ impl DtrTarget {
     fn base(&self) -> &str {
         self.client.api().base()
     }
+
+    /// Write what is not a repository: the settings (one partial POST), then the offline
+    /// database upload.
+    async fn write_head(&self, sorted: &Sorted<'_>, stop: &Stop) -> Result<()> {
+        if !sorted.settings.is_empty() {
+            self.client.post_settings(&sorted.settings).await?;
+        }
+        if sorted.upload {
+            // The upload needs scanning on; a sync that enabling scanning started must finish.
+            if matches!(self.client.read_scan_status().await?, ScanStatus::Off) {
+                return Err(Error::new(format!(
+                    "DTR {}: scanning is off, so the vulnerability database cannot be uploaded",
+                    self.base()
+                ))
+                .with_hint("enable scanning (settings.scanningEnabled) and run apply again"));
+            }
+            stop.check()?;
+            self.client.upload_database().await?;
+        }
+        Ok(())
+    }
+
+    /// The state after a write: the settings and scan status read back, the repositories as
+    /// read with the PATCH answers (each checked) over them — reading every page again would
+    /// double the run on a registry with thousands of repositories.
+    async fn state_after(
+        &self,
+        before: &DtrLive,
+        mut repositories: BTreeMap<String, Map<String, Value>>,
+        answered: Vec<(String, Map<String, Value>)>,
+    ) -> Result<DtrLive> {
+        let (settings, scan) =
+            tokio::try_join!(self.client.read_settings(), self.client.read_scan_status())?;
+        for (repository, fields) in answered {
+            repositories.entry(repository).or_default().extend(fields);
+        }
+        let mut after = DtrLive::new(
+            self.base().to_string(),
+            settings,
+            scan,
+            repositories,
+            self.client.options.cve_db.clone(),
+        );
+        after.product = before.product.clone();
+        Ok(after)
+    }
 }
 
 #[async_trait::async_trait]
@@ -140,10 +189,13 @@ impl Target for DtrTarget {
         Ok(Box::new(self.client.read().await?))
     }
 
+    fn streaming(&self) -> Option<&dyn Streaming> {
+        Some(self)
+    }
+
     /// Write the edits: settings first (one partial POST), then the database upload, then the
     /// repositories (concurrently); read the settings and scan status back, and take the
-    /// repositories from the PATCH answers (each checked) — reading every page again would
-    /// double the run on a registry with thousands of repositories.
+    /// repositories from the PATCH answers (each checked).
     async fn apply(
         &self,
         live: &dyn LiveState,
@@ -153,8 +205,8 @@ impl Target for DtrTarget {
         let live: &DtrLive = own_state(live, &self.spec)?;
         let sorted = sort_edits(edits)?;
         let mut patches: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-        for (repository, field, value) in sorted.repositories {
-            if !live.repositories.contains_key(repository) {
+        for (repository, field, value) in &sorted.repositories {
+            if !live.repositories.contains_key(*repository) {
                 return Err(Error::new(format!(
                     "repository {repository} is not on DTR {} any more",
                     self.base()
@@ -163,42 +215,17 @@ impl Target for DtrTarget {
             patches
                 .entry(repository.to_string())
                 .or_default()
-                .insert(field.to_string(), value);
+                .insert(field.to_string(), value.clone());
         }
-        if !sorted.settings.is_empty() {
-            self.client.post_settings(&sorted.settings).await?;
-        }
-        if sorted.upload {
-            // The upload needs scanning on; a sync that enabling scanning started must finish.
-            if matches!(self.client.read_scan_status().await?, ScanStatus::Off) {
-                return Err(Error::new(format!(
-                    "DTR {}: scanning is off, so the vulnerability database cannot be uploaded",
-                    self.base()
-                ))
-                .with_hint("enable scanning (settings.scanningEnabled) and run apply again"));
-            }
-            stop.check()?;
-            self.client.upload_database().await?;
-        }
+        self.write_head(&sorted, stop).await?;
         let answered = self
             .client
             .patch_repositories(patches.into_iter().collect(), "updating", stop)
             .await?;
-        let (settings, scan) =
-            tokio::try_join!(self.client.read_settings(), self.client.read_scan_status())?;
-        let mut repositories = live.repositories.clone();
-        for (repository, fields) in answered {
-            repositories.entry(repository).or_default().extend(fields);
-        }
-        let mut after = DtrLive::new(
-            self.base().to_string(),
-            settings,
-            scan,
-            repositories,
-            self.client.options.cve_db.clone(),
-        );
-        after.product = live.product.clone();
-        Ok(Box::new(after))
+        Ok(Box::new(
+            self.state_after(live, live.repositories.clone(), answered)
+                .await?,
+        ))
     }
 
     /// Write back the saved values of the fields and repositories in `scope`, then read

@@ -301,8 +301,10 @@ impl State {
                     ),
                     None => "absent".to_string(),
                 },
-                RoleState::Absent(why) => format!("absent {why}"),
-                RoleState::Refused(why) => format!("refused {why}"),
+                // Not the reasons: they name the root folder, and the fingerprint of a node
+                // must not change with where its `/` is mounted (`stigfix nodes`: `/host`).
+                RoleState::Absent(_) => "absent".to_string(),
+                RoleState::Refused(_) => "refused".to_string(),
             };
             add(&format!("role {}", role.join("/")), text.as_bytes());
         }

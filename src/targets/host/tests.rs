@@ -1608,3 +1608,16 @@ async fn listeners_in_daemon_json_take_every_h_flag_out_of_every_source() {
     );
     assert_eq!(after.lookup(&kp("dockerd.tcp_hosts")), Some(empty()));
 }
+
+/// `stigfix nodes` reads a node at `/host`, an admin at `/`: the same node is the same state.
+#[tokio::test]
+async fn the_fingerprint_does_not_depend_on_where_the_root_is() {
+    for make in [ubuntu_node as fn(&Path) -> std::io::Result<()>, rhel_node] {
+        let (_one, first) = node(make);
+        let (_two, second) = node(make);
+        let a = target(&first).read().await.unwrap();
+        let b = target(&second).read().await.unwrap();
+        assert_ne!(first, second);
+        assert_eq!(a.fingerprint, b.fingerprint);
+    }
+}

@@ -2,8 +2,9 @@
 //! compared with the round trips it cannot avoid (the login before them is one more):
 //!
 //! 1. 2,000 user containers (one list, then one inspect per container, `--concurrency` in
-//!    flight): `(1 + containers / concurrency) × RTT`; with 5,000 pods read at the same time
-//!    (`ceil(5000 / 500)` pages, one after another), which the floor hides.
+//!    flight, 16 as by default): `(1 + containers / concurrency) × RTT`; then the same with
+//!    5,000 pods read at the same time (`ceil(5000 / 500)` pages, one after another), which the
+//!    floor hides.
 //! 2. 10,000 pods and no user container: `ceil(pods / 500) × RTT`, the pages of the pod list
 //!    one after another (each needs the token of the one before), concurrent with the Engine's
 //!    one round of lists.
@@ -28,7 +29,7 @@ fn latency() -> Duration {
     )
 }
 const CONTAINERS: usize = 2_000;
-const CONCURRENCY: usize = 8;
+const CONCURRENCY: usize = 16;
 const PODS_WITH_CONTAINERS: usize = 5_000;
 const PODS: usize = 10_000;
 const PAGE: usize = 500;
@@ -154,6 +155,14 @@ fn report(what: &str, figures: &Figures, rounds: usize, floor_text: &str) {
 fn main() {
     let work = std::env::temp_dir().join(format!("stigfix-bench-workload-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("temp dir");
+
+    let figures = measure(CONTAINERS, 0, &work);
+    report(
+        &format!("plan of {CONTAINERS} containers (--concurrency {CONCURRENCY}), no user pod"),
+        &figures,
+        1 + CONTAINERS.div_ceil(CONCURRENCY),
+        &format!("(1 + {CONTAINERS}/{CONCURRENCY}) x RTT"),
+    );
 
     let figures = measure(CONTAINERS, PODS_WITH_CONTAINERS, &work);
     let engine_rounds = 1 + CONTAINERS.div_ceil(CONCURRENCY);

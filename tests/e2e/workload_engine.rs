@@ -308,7 +308,9 @@ fn root_each_violation_on_a_real_engine_is_a_finding_naming_its_container() {
         "etcrw",
         "rw_host_mounts.\"/host/etc\"",
     );
-    named("DKER-EE-001950", "manual", "capadd", "cap_add.NET_ADMIN");
+    // Allow-list rules: the containers' items are listed for review (the list is not set),
+    // and the rule is unknown, not manual, while the pods are not read (no client bundle here).
+    named("DKER-EE-001950", "unknown", "capadd", "cap_add.NET_ADMIN");
     named("DKER-EE-002070", "open", "seccomp", "seccomp");
     // Created, never started: the binding is in HostConfig.PortBindings only.
     named(
@@ -317,7 +319,21 @@ fn root_each_violation_on_a_real_engine_is_a_finding_naming_its_container() {
         "lowport",
         "port_bindings.\"0.0.0.0:80->80/tcp\".host_port",
     );
-    named("DKER-EE-001990", "manual", "lowport", "port_bindings");
+    named("DKER-EE-001990", "unknown", "lowport", "port_bindings");
+    for id in ["DKER-EE-001950", "DKER-EE-001990"] {
+        let checks = rule(&plan, id)["checks"].as_array().expect("checks");
+        let outcomes: Vec<&str> = checks
+            .iter()
+            .map(|check| check["outcome"].as_str().unwrap_or_default())
+            .collect();
+        assert!(outcomes.contains(&"variable_unset"), "{id}: {outcomes:?}");
+        assert!(
+            checks.iter().any(|check| check["reason"]
+                .as_str()
+                .is_some_and(|why| why.contains("--client-bundle"))),
+            "{id}: {checks:#?}"
+        );
+    }
     named("DKER-EE-002010", "open", "priv", "memory");
     named("DKER-EE-003200", "open", "priv", "user");
     named("DKER-EE-002770", "open", "priv", "healthcheck");

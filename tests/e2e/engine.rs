@@ -386,3 +386,30 @@ fn systemd_analyze_verify_rejects_a_second_execstart_without_a_reset() {
         verified.output
     );
 }
+
+#[test]
+#[ignore = "needs root: dockerd runs as root; run with `cargo test -- --ignored root_`"]
+fn root_the_running_engines_version_is_read_from_its_socket_as_docker_version_reads_it() {
+    assert_root();
+    let (_env, root) = node(ubuntu_node);
+    let dockerd = Dockerd::running(node_launch(&root));
+    let (status, body) = dockerd.get("/version");
+    assert_eq!(status, 200, "{body}");
+    let version: Value = serde_json::from_str(&body).expect("JSON");
+    let product = stigfix::targets::host::engine_version::running_engine(
+        &[dockerd.socket()],
+        std::time::Duration::from_secs(5),
+    )
+    .expect("the running dockerd answers");
+    assert_eq!(product.version.as_deref(), version["Version"].as_str());
+    assert!(
+        product.version.as_deref().is_some_and(|v| !v.is_empty()),
+        "{product:?}"
+    );
+    // Debian's docker.io leaves Platform.Name empty: the product is then "Docker Engine".
+    let expected = version["Platform"]["Name"]
+        .as_str()
+        .filter(|name| !name.is_empty())
+        .unwrap_or("Docker Engine");
+    assert_eq!(product.name, expected);
+}

@@ -11,7 +11,7 @@ use super::saved::SavedFiles;
 use super::state::State;
 use crate::error::Result;
 use crate::keypath::KeyPath;
-use crate::targets::{Document, Edit, LiveState, Saved, Written};
+use crate::targets::{Document, Edit, LiveState, Product, Saved, Written};
 
 /// The live state of a node: the document over its files.
 #[derive(Clone, Debug)]
@@ -87,6 +87,10 @@ impl HostLive {
 impl LiveState for HostLive {
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn product(&self) -> Option<Product> {
+        self.state.product.clone()
     }
 
     /// Observations for the plan: kernel FIPS mode, pending restarts, what stigfix cannot see.
@@ -218,7 +222,7 @@ impl LiveState for HostLive {
             return Vec::new();
         };
         let overlay = files.overlay();
-        let Ok(then) = State::read(&self.state.root, Some(&overlay), None) else {
+        let Ok(then) = State::read(&self.state.root, Some(&overlay), None, &[]) else {
             return Vec::new();
         };
         let mut paths = self.state.all_paths();

@@ -14,6 +14,7 @@ mod changes;
 mod command;
 mod daemon_json;
 mod dockerd;
+pub mod engine_version;
 mod environment;
 mod fsroot;
 mod live;
@@ -96,6 +97,8 @@ pub struct HostTarget {
     systemctl: Option<PathBuf>,
     /// The /proc to ask about the running kernel and dockerd: only for the root `/`.
     proc: Option<PathBuf>,
+    /// The running Engine's unix sockets, asked for its version: only for the root `/`.
+    engine_sockets: Vec<PathBuf>,
     /// Whether the last apply changed docker.socket's listeners (it must restart too).
     socket_changed: AtomicBool,
 }
@@ -125,12 +128,17 @@ impl HostTarget {
         let root = FsRoot::new(root)?;
         let spec = TargetSpec::new(KIND, root.path().display().to_string());
         let proc = root.is_slash().then(|| PathBuf::from("/proc"));
+        let engine_sockets = match root.is_slash() {
+            true => engine_version::SOCKETS.iter().map(PathBuf::from).collect(),
+            false => Vec::new(),
+        };
         Ok(HostTarget {
             root,
             spec,
             restart,
             systemctl,
             proc,
+            engine_sockets,
             socket_changed: AtomicBool::new(false),
         })
     }
@@ -147,7 +155,7 @@ impl HostTarget {
     }
 
     fn read_state(&self) -> Result<State> {
-        State::read(&self.root, None, self.proc.as_deref())
+        State::read(&self.root, None, self.proc.as_deref(), &self.engine_sockets)
     }
 
     pub async fn read(&self) -> Result<HostLive> {
@@ -389,7 +397,7 @@ impl HostTarget {
             })
             .collect();
         let overlay = files.overlay();
-        let touched = State::read(&self.root, Some(&overlay), None)
+        let touched = State::read(&self.root, Some(&overlay), None, &[])
             .and_then(|then| changes::compute(&then, &edits));
         match touched {
             Ok(changes) => {

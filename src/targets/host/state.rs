@@ -3,11 +3,13 @@
 //! what cannot be interpreted. The document over it is in [`super::paths`].
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::daemon_json;
 use super::dockerd::{self, Arg, Flag};
+use super::engine_version;
 use super::fsroot::{FsRoot, Kind, Overlay, Stat, View, mode_string};
 use super::procinfo;
 use super::roles::{self, DOCKER_SOCK, ETC_DEFAULT_DOCKER, ETC_DOCKER, RoleState, Roles, key};
@@ -17,6 +19,7 @@ use super::units::{
 };
 use super::users::Users;
 use crate::error::{Error, Result};
+use crate::targets::Product;
 
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 
@@ -33,6 +36,8 @@ pub struct ContentFile {
 #[derive(Clone, Debug)]
 pub struct State {
     pub root: FsRoot,
+    /// The running Docker Engine (root `/` only; not part of the fingerprint).
+    pub product: Option<Product>,
     pub endpoint: String,
     pub users: Users,
     /// Why no Docker Engine installation was found under the root, when none was.
@@ -56,7 +61,12 @@ pub struct State {
 impl State {
     /// Read the state of a root (through an overlay when given). `proc` is the /proc to ask
     /// about the running kernel and dockerd (only for the root `/`).
-    pub fn read(root: &FsRoot, overlay: Option<&Overlay>, proc: Option<&Path>) -> Result<State> {
+    pub fn read(
+        root: &FsRoot,
+        overlay: Option<&Overlay>,
+        proc: Option<&Path>,
+        engine_sockets: &[PathBuf],
+    ) -> Result<State> {
         let view = match overlay {
             Some(overlay) => root.view_with(overlay),
             None => root.view(),
@@ -222,6 +232,15 @@ impl State {
                 ));
             }
         }
+        // The running Engine's product and version: only the root `/` has one to ask.
+        let mut product = None;
+        if !engine_sockets.is_empty() {
+            let sockets: Vec<&Path> = engine_sockets.iter().map(PathBuf::as_path).collect();
+            match engine_version::running_engine(&sockets, Duration::from_secs(3)) {
+                Ok(found) => product = Some(found),
+                Err(why) => notes.push(why),
+            }
+        }
         if let Some(proc) = proc {
             notes.extend(procinfo::fips_note(proc));
             if let Some(service) = &service {
@@ -231,6 +250,7 @@ impl State {
 
         let mut state = State {
             root: root.clone(),
+            product,
             endpoint,
             users,
             no_engine,

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 
 use super::plan::for_cluster;
@@ -15,42 +13,31 @@ use crate::checklist::{self, Checklist, Context, FileFormat, merge};
 use crate::cli::{CheckArgs, CheckFormat, GlobalArgs};
 use crate::engine;
 use crate::error::{Error, ExitStatus, IoContext, Result};
-use crate::fleet::{self, Scope};
+use crate::fleet;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::runlog::Report;
 use crate::settings::Settings;
 
 pub async fn dispatch(global: &GlobalArgs, args: CheckArgs, output: Output) -> Result<ExitStatus> {
-    match Scope::resolve(global, output, false)? {
-        Scope::One(settings) => {
-            let work = async {
+    let record = args.record.clone();
+    // The checklists (or the text) are the data; the summary table goes to stderr.
+    fleet::each_cluster(
+        global,
+        output,
+        "check",
+        (args, record),
+        false,
+        |settings, args| {
+            async move {
                 let mut report = Report::default();
                 let result = run(&settings, &args, &mut report).await;
                 (result, report)
-            };
-            fleet::run_one(&settings, "check", &args.record, work).await
-        }
-        Scope::Many(fleet) => {
-            fleet::check_record_paths(&args.record)?;
-            // Invalid playbooks fail before any cluster is read; the clusters share the rules.
-            fleet.base.rule_set()?;
-            let args = Arc::new(args);
-            let each = Arc::clone(&args);
-            let work: fleet::Work = Arc::new(move |settings: Settings| {
-                let args = Arc::clone(&each);
-                async move {
-                    let mut report = Report::default();
-                    let result = run(&settings, &args, &mut report).await;
-                    (result, report)
-                }
-                .boxed()
-            });
-            let outcomes = fleet::run_all(&fleet, global, &fleet.clusters, "check", work).await;
-            // The checklists (or the text) are the data; the summary table goes to stderr.
-            fleet::finish(&fleet, &outcomes, &args.record, false)
-        }
-    }
+            }
+            .boxed()
+        },
+    )
+    .await
 }
 
 /// Check one cluster. With an inventory, each cluster's checklists go to a folder of its name

@@ -2,7 +2,6 @@
 //! inventory, every cluster (or those `--cluster` picks) is planned at once.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use futures_util::FutureExt;
 
@@ -10,41 +9,31 @@ use super::{print_cluster_plan, write_file};
 use crate::cli::{Format, GlobalArgs, PlanArgs};
 use crate::engine;
 use crate::error::{ExitStatus, Result};
-use crate::fleet::{self, Scope};
+use crate::fleet;
 use crate::output::Output;
 use crate::render;
 use crate::runlog::Report;
 use crate::settings::Settings;
 
 pub async fn dispatch(global: &GlobalArgs, args: PlanArgs, output: Output) -> Result<ExitStatus> {
-    match Scope::resolve(global, output, false)? {
-        Scope::One(settings) => {
-            let work = async {
+    let table_on_stdout = args.format == Format::Text;
+    let record = args.record.clone();
+    fleet::each_cluster(
+        global,
+        output,
+        "plan",
+        (args, record),
+        table_on_stdout,
+        |settings, args| {
+            async move {
                 let mut report = Report::default();
                 let result = run(&settings, &args, &mut report).await;
                 (result, report)
-            };
-            fleet::run_one(&settings, "plan", &args.record, work).await
-        }
-        Scope::Many(fleet) => {
-            fleet::check_record_paths(&args.record)?;
-            // Invalid playbooks fail before any cluster is read; the clusters share the rules.
-            fleet.base.rule_set()?;
-            let args = Arc::new(args);
-            let each = Arc::clone(&args);
-            let work: fleet::Work = Arc::new(move |settings: Settings| {
-                let args = Arc::clone(&each);
-                async move {
-                    let mut report = Report::default();
-                    let result = run(&settings, &args, &mut report).await;
-                    (result, report)
-                }
-                .boxed()
-            });
-            let outcomes = fleet::run_all(&fleet, global, &fleet.clusters, "plan", work).await;
-            fleet::finish(&fleet, &outcomes, &args.record, args.format == Format::Text)
-        }
-    }
+            }
+            .boxed()
+        },
+    )
+    .await
 }
 
 /// Plan one cluster.

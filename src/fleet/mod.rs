@@ -290,6 +290,36 @@ pub fn outcome(
     }
 }
 
+/// A command's work on one cluster's settings, with the command's arguments.
+pub type Each<A> = fn(Settings, Arc<A>) -> BoxFuture<'static, (Result<ExitStatus>, Report)>;
+
+/// A command that reads (plan, check) on the one cluster of the flags, or on every cluster the
+/// inventory picks: [`run_one`] or [`run_all`] and [`finish`], with `each` doing the work.
+pub async fn each_cluster<A: Send + Sync + 'static>(
+    global: &GlobalArgs,
+    output: Output,
+    command: &'static str,
+    (args, record): (A, RecordArgs),
+    table_on_stdout: bool,
+    each: Each<A>,
+) -> Result<ExitStatus> {
+    let args = Arc::new(args);
+    match Scope::resolve(global, output, false)? {
+        Scope::One(settings) => {
+            let work = each((*settings).clone(), args);
+            run_one(&settings, command, &record, work).await
+        }
+        Scope::Many(fleet) => {
+            check_record_paths(&record)?;
+            // Invalid playbooks fail before any cluster is read; the clusters share the rules.
+            fleet.base.rule_set()?;
+            let work: Work = Arc::new(move |settings| each(settings, Arc::clone(&args)));
+            let outcomes = run_all(&fleet, global, &fleet.clusters, command, work).await;
+            finish(&fleet, &outcomes, &record, table_on_stdout)
+        }
+    }
+}
+
 /// One cluster without an inventory: the command's result as it always was, with its line in
 /// the run log and its metrics when asked for.
 pub async fn run_one<F>(

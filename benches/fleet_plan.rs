@@ -133,6 +133,9 @@ fn measure(
         let start = Instant::now();
         let output = Command::new(binary)
             .arg("plan")
+            // The UCP configuration only: what is measured is the clusters run side by side,
+            // not the workload target (benches/workload_plan.rs measures that).
+            .arg("--no-workload")
             .args(["--quiet", "--format"])
             .arg(std::env::var("STIGFIX_BENCH_FORMAT").unwrap_or_else(|_| "json".into()))
             .args(args)

@@ -51,8 +51,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         }
     };
     let output = output::Output::new(cli.global.color, cli.global.quiet, cli.global.no_progress);
+    // One worker thread (plus the blocking pool for file and journal writes): stigfix waits on
+    // the network far more than it computes, and a second worker only moved every response
+    // between threads. Measured on two cores (README, "Speed"): a workload plan of 2,000
+    // containers 0.93-0.98 s with one worker against 1.24-1.57 s with two; a DTR apply and 20
+    // clusters in parallel within the noise of their figures with either.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
     {

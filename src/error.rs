@@ -154,6 +154,32 @@ impl fmt::Display for Location {
 }
 
 /// Turns a byte offset into 1-based line and column.
+/// Where each line of a text starts, for finding many offsets' lines and columns in one pass
+/// over the text instead of one per offset (a playbook has thousands of located items).
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        LineIndex {
+            starts,
+            len: text.len(),
+        }
+    }
+
+    /// 1-based line and column (in bytes) of `offset`, as [`line_column`] gives them.
+    pub fn locate(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.len);
+        let line = self.starts.partition_point(|start| *start <= offset);
+        (line, offset - self.starts[line - 1] + 1)
+    }
+}
+
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -168,6 +194,16 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_index_locates_as_line_column_does() {
+        let text = "a = 1\n\n[b]\nc = \"x\"\nlast";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 3 {
+            assert_eq!(index.locate(offset), line_column(text, offset), "{offset}");
+        }
+        assert_eq!(LineIndex::new("").locate(5), (1, 1));
+    }
 
     #[test]
     fn exit_codes_follow_the_design() {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Item, TableLike};
 
 use super::Playbook;
-use crate::error::{Error, Location, Result, line_column};
+use crate::error::{Error, LineIndex, Location, Result};
 
 /// Parse and validate one playbook. `source` is how errors name the file.
 pub fn parse_playbook(text: &str, source: &str, path: Option<&Path>) -> Result<Playbook> {
@@ -35,6 +35,7 @@ pub(super) fn parse_bounded(
     let context = Context {
         source,
         text,
+        lines: LineIndex::new(text),
         bounds,
         problems: Vec::new(),
     };
@@ -79,13 +80,14 @@ impl ModeBounds {
 struct Context<'a> {
     source: &'a str,
     text: &'a str,
+    lines: LineIndex,
     bounds: &'a ModeBounds,
     problems: Vec<String>,
 }
 
 impl Context<'_> {
     fn location(&self, span: Option<Range<usize>>) -> Location {
-        let (line, column) = line_column(self.text, span.map_or(0, |span| span.start));
+        let (line, column) = self.lines.locate(span.map_or(0, |span| span.start));
         Location {
             file: PathBuf::from(self.source),
             line,

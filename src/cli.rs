@@ -515,6 +515,8 @@ pub struct NodesPlanArgs {
     pub detailed_exitcode: bool,
     #[command(flatten)]
     pub scanner: ScannerArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Debug, Args)]

@@ -43,7 +43,14 @@ pub async fn dispatch(
 
 pub async fn run(settings: &Settings, command: NodesCommand) -> Result<ExitStatus> {
     match command {
-        NodesCommand::Plan(args) => plan(settings, &args).await,
+        NodesCommand::Plan(args) => {
+            let work = async {
+                let mut report = Report::default();
+                let result = plan(settings, &args, &mut report).await;
+                (result, report)
+            };
+            fleet::run_one(settings, "nodes plan", &args.record, work).await
+        }
         NodesCommand::Check(args) => {
             // `--log` and `--metrics` record the run like `stigfix check`'s.
             let work = async {
@@ -88,12 +95,28 @@ fn failures(scan: &Scan) -> Result<()> {
     .with_hint("the report covers the nodes that did; on a node that did not, `stigfix plan --host-root /` shows what it finds there"))
 }
 
-async fn plan(settings: &Settings, args: &NodesPlanArgs) -> Result<ExitStatus> {
+async fn plan(
+    settings: &Settings,
+    args: &NodesPlanArgs,
+    report: &mut Report,
+) -> Result<ExitStatus> {
     let session = nodes::session(settings)?;
     let scan = scan(settings, &session, &args.scanner).await?;
+    record_scan(&scan, report);
     print_plan(&scan.plan, args.format, &settings.output);
     failures(&scan)?;
     Ok(engine::plan_status(&scan.plan, args.detailed_exitcode))
+}
+
+/// What `--log` and `--metrics` record of a scan: a host target per node that reported.
+fn record_scan(scan: &Scan, report: &mut Report) {
+    report.specs = scan
+        .plan
+        .targets
+        .iter()
+        .map(|target| target.spec.clone())
+        .collect();
+    report.plan = Some(scan.plan.clone());
 }
 
 /// A node's checklist data: its host name (and FQDN), its address, a member server.
@@ -126,13 +149,7 @@ async fn check(
     let existing = check::read_merge(&args.check)?;
     let session = nodes::session(settings)?;
     let scan = scan(settings, &session, &args.scanner).await?;
-    report.specs = scan
-        .plan
-        .targets
-        .iter()
-        .map(|target| target.spec.clone())
-        .collect();
-    report.plan = Some(scan.plan.clone());
+    record_scan(&scan, report);
     if scan.reported.is_empty() {
         failures(&scan)?;
         return Err(Error::new(

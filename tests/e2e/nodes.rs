@@ -279,6 +279,66 @@ fn plan_is_one_valid_plan_with_a_host_target_per_node_and_the_site_waivers() {
 }
 
 #[test]
+fn nodes_plan_and_check_are_recorded_in_the_run_log_with_a_target_per_node() {
+    let roots = Roots::new();
+    let env = env_for(roots.cluster(&[]));
+    let log = env.path("runs.jsonl");
+    let metrics = env.path("stigfix.prom");
+    let log_arg = log.display().to_string();
+    let metrics_arg = metrics.display().to_string();
+    env.run(&[
+        "nodes",
+        "plan",
+        "--log",
+        &log_arg,
+        "--metrics",
+        &metrics_arg,
+    ])
+    .assert_code(0);
+    let out_dir = env.path("checklists");
+    let out_arg = out_dir.display().to_string();
+    env.run(&[
+        "nodes", "check", "--format", "ckl", "--out", &out_arg, "--log", &log_arg,
+    ])
+    .assert_code(2);
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("the run log")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|line| line["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["nodes plan", "nodes check"]);
+    for line in &lines {
+        let targets: Vec<&str> = line["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|target| target["endpoint"].as_str().unwrap())
+            .collect();
+        assert_eq!(targets.len(), 3, "{line}");
+        assert!(line["targets"][0]["kind"] == "host", "{line}");
+        assert_eq!(
+            line["exit_code"],
+            if line["command"] == "nodes plan" {
+                0
+            } else {
+                2
+            }
+        );
+    }
+    let text = std::fs::read_to_string(&metrics).expect("the metrics file");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("stigfix_last_run_exit_code{")
+                && line.contains("command=\"nodes plan\"")),
+        "{text}"
+    );
+}
+
+#[test]
 fn text_names_every_node() {
     let roots = Roots::new();
     let env = env_for(roots.cluster(&[]));

@@ -21,23 +21,42 @@ fn err(context: &str, e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("simulator TLS setup: {context}: {e}"))
 }
 
-pub(crate) fn generate() -> std::io::Result<TlsMaterial> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA", e))?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
+/// A self-signed CA named `common_name`: its PEM and DER, and the issuer that signs with it.
+pub(crate) struct Ca {
+    pub(crate) pem: String,
+    pub(crate) der: CertificateDer<'static>,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
+}
+
+pub(crate) fn ca(common_name: &str) -> Result<Ca, String> {
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| format!("CA: {e}"))?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
         .distinguished_name
-        .push(DnType::CommonName, "stigfix simulator CA");
-    ca_params.key_usages = vec![
+        .push(DnType::CommonName, common_name);
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_key = KeyPair::generate().map_err(|e| err("CA key", e))?;
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(|e| err("CA certificate", e))?;
-    let ca_pem = ca_cert.pem();
-    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| format!("CA certificate: {e}"))?;
+    Ok(Ca {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        issuer: Issuer::new(params, key),
+    })
+}
+
+pub(crate) fn generate() -> std::io::Result<TlsMaterial> {
+    let Ca {
+        pem: ca_pem,
+        issuer,
+        ..
+    } = ca("stigfix simulator CA").map_err(|e| err("CA", e))?;
 
     let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
         .map_err(|e| err("server", e))?;

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -52,23 +51,11 @@ fn leaf(
 
 /// A CA, its server and client certificates, and the bundle for `server_url`.
 pub(super) fn generate(server_url: &str) -> std::io::Result<KubeTls> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA", e))?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "MKE Cluster Root CA (simulator)");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().map_err(|e| err("CA key", e))?;
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(|e| err("CA certificate", e))?;
-    let ca_pem = ca_cert.pem();
-    let ca_der = ca_cert.der().clone();
-    let issuer = Issuer::new(ca_params, ca_key);
+    let crate::sim::tls::Ca {
+        pem: ca_pem,
+        der: ca_der,
+        issuer,
+    } = crate::sim::tls::ca("MKE Cluster Root CA (simulator)").map_err(|e| err("CA", e))?;
     let (server, server_key) = leaf(
         vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
         "kube-apiserver",

@@ -71,6 +71,7 @@ pub async fn run(
     // The streamed apply writes before the whole plan is known, so a change budget needs the
     // plan first: with --max-changes the apply is planned whole.
     if matches!(step, Step::Whole { yes: true }) && args.max_changes.is_none() && engine.streams() {
+        stop_if_interrupted()?;
         return apply_streaming(&engine, &locks, output, settings.cluster.as_deref(), report).await;
     }
     let (plan, states) = engine.plan().await?;
@@ -486,11 +487,7 @@ async fn apply_planned(
             return Err(Error::new("apply cancelled; nothing was changed"));
         }
     }
-    if fleet::stopping() {
-        return Err(Error::new(
-            "interrupted by Ctrl-C or SIGTERM before this cluster's apply started; nothing was changed",
-        ));
-    }
+    stop_if_interrupted()?;
     // A prompt is a pause: the targets are read again (under the locks) and checked.
     let states = if yes { states } else { None };
     if let Some(snapshot) = engine.apply(plan, locks, states).await? {
@@ -504,6 +501,16 @@ async fn apply_planned(
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// An inventory run interrupted (Ctrl-C, SIGTERM) starts no further cluster's change.
+fn stop_if_interrupted() -> Result<()> {
+    if fleet::stopping() {
+        return Err(Error::new(
+            "interrupted by Ctrl-C or SIGTERM before this cluster's apply started; nothing was changed",
+        ));
+    }
+    Ok(())
 }
 
 fn undo_last(cluster: Option<&str>) -> String {

@@ -180,15 +180,9 @@ impl LineIndex {
     }
 }
 
+/// 1-based line and column (in bytes) of one offset; [`LineIndex`] for many.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(offset, |newline| offset - newline - 1)
-        + 1;
-    (line, column)
+    LineIndex::new(text).locate(offset)
 }
 
 #[cfg(test)]
@@ -196,11 +190,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_line_index_locates_as_line_column_does() {
+    fn the_line_index_locates_every_offset_as_a_scan_from_the_start_does() {
         let text = "a = 1\n\n[b]\nc = \"x\"\nlast";
+        let scan = |offset: usize| {
+            let before = &text[..offset.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+            (line, column)
+        };
         let index = LineIndex::new(text);
         for offset in 0..=text.len() + 3 {
-            assert_eq!(index.locate(offset), line_column(text, offset), "{offset}");
+            assert_eq!(index.locate(offset), scan(offset), "{offset}");
         }
         assert_eq!(LineIndex::new("").locate(5), (1, 1));
     }

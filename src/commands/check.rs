@@ -127,9 +127,7 @@ pub(super) fn deliver(
     if let Some(format) = format {
         let dir = match (cluster, &args.out) {
             (Some(cluster), None) => Some(PathBuf::from(cluster)),
-            (Some(cluster), Some(out)) if out.is_dir() || out.extension().is_none() => {
-                Some(out.join(cluster))
-            }
+            (Some(cluster), Some(out)) if !names_a_file(out) => Some(out.join(cluster)),
             _ => out,
         };
         let written = write_checklists(format, &checklists, dir.as_deref())?;
@@ -181,6 +179,12 @@ fn unique_file_names(checklists: &mut [Checklist]) {
     }
 }
 
+/// Whether `--out` names a file (`x.ckl`) rather than a folder (`out/`, an existing folder, a
+/// name without an extension).
+fn names_a_file(path: &Path) -> bool {
+    !path.is_dir() && !path.to_string_lossy().ends_with('/') && path.extension().is_some()
+}
+
 /// Write every checklist: into `--out DIR` (or the current folder) by its predictable name, or
 /// to `--out FILE` when there is exactly one.
 fn write_checklists(
@@ -192,9 +196,7 @@ fn write_checklists(
         .iter()
         .map(|checklist| format!("{}.{}", checklist.file_stem(), format.extension()))
         .collect();
-    let as_file = out.filter(|path| {
-        !path.is_dir() && !path.to_string_lossy().ends_with('/') && path.extension().is_some()
-    });
+    let as_file = out.filter(|path| names_a_file(path));
     if let Some(path) = as_file {
         if let [checklist] = checklists {
             write_file(path, &format.render(checklist))?;
